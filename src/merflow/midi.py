@@ -1,0 +1,133 @@
+"""Reading and writing piano MIDI as flat note arrays.
+
+Conventions
+-----------
+A :class:`Notes` holds every non-drum note of a file, all tracks merged, sorted by onset
+then pitch. Times are in seconds (tempo map applied), pitches are MIDI numbers 0..127,
+velocities 1..127. This is the one symbolic representation the tonality, feature and
+tokenizer modules take as input; tick-based tokenizers (CP, REMI) read the score itself
+through :func:`read_score`.
+
+Failure behaviour: unreadable files raise :class:`~merflow.errors.InputError` with reason
+``corrupt_midi``; files without any pitched note raise it with reason ``no_notes``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import symusic
+
+from merflow.errors import InputError
+from merflow.io import atomic_path
+
+
+@dataclass(frozen=True)
+class Notes:
+    """Notes of one piece, sorted by (onset, pitch).
+
+    Attributes:
+        onset: shape (n,), float64, seconds.
+        offset: shape (n,), float64, seconds, ``offset > onset``.
+        pitch: shape (n,), int64, MIDI note number.
+        velocity: shape (n,), int64, 1..127.
+    """
+
+    onset: np.ndarray
+    offset: np.ndarray
+    pitch: np.ndarray
+    velocity: np.ndarray
+
+    def __post_init__(self) -> None:
+        n = len(self.onset)
+        if not (len(self.offset) == len(self.pitch) == len(self.velocity) == n):
+            raise ValueError("Notes arrays must have equal length")
+
+    def __len__(self) -> int:
+        return len(self.onset)
+
+    @property
+    def duration(self) -> np.ndarray:
+        """Note durations in seconds, shape (n,)."""
+        return self.offset - self.onset
+
+    @property
+    def end_time(self) -> float:
+        """Time of the last note offset in seconds (0 for no notes)."""
+        return float(self.offset.max()) if len(self) else 0.0
+
+    @classmethod
+    def from_arrays(cls, onset, offset, pitch, velocity) -> Notes:
+        """Build sorted notes from unsorted array-likes; zero-length notes get 1 ms."""
+        onset = np.asarray(onset, dtype=np.float64)
+        offset = np.maximum(np.asarray(offset, dtype=np.float64), onset + 1e-3)
+        pitch = np.asarray(pitch, dtype=np.int64)
+        velocity = np.clip(np.asarray(velocity, dtype=np.int64), 1, 127)
+        order = np.lexsort((pitch, onset))
+        return cls(onset[order], offset[order], pitch[order], velocity[order])
+
+    def transpose(self, semitones: int) -> Notes:
+        """All pitches shifted by ``semitones``."""
+        return Notes(self.onset, self.offset, self.pitch + semitones, self.velocity)
+
+
+def read_score(path: str | Path, item: str | None = None) -> symusic.Score:
+    """Parse a MIDI file with symusic (tick time), raising :class:`InputError` if unreadable."""
+    path = Path(path)
+    item = item or path.stem
+    if not path.is_file():
+        raise InputError(item, "missing_file", "MIDI file does not exist", path)
+    if path.stat().st_size == 0:
+        raise InputError(item, "corrupt_midi", "MIDI file is empty (0 bytes)", path)
+    try:
+        return symusic.Score(str(path))
+    except Exception as exc:  # symusic raises RuntimeError/ValueError with a parser message
+        raise InputError(item, "corrupt_midi", f"cannot parse MIDI: {exc}", path) from exc
+
+
+def score_to_notes(score: symusic.Score) -> Notes:
+    """Merge the pitched (non-drum) notes of all tracks of ``score`` into :class:`Notes`."""
+    seconds = score.to("second")
+    parts = [track.notes.numpy() for track in seconds.tracks if not track.is_drum and len(track.notes)]
+    if not parts:
+        empty = np.zeros(0)
+        return Notes.from_arrays(empty, empty, empty, empty)
+    onset = np.concatenate([p["time"] for p in parts]).astype(np.float64)
+    duration = np.concatenate([p["duration"] for p in parts]).astype(np.float64)
+    pitch = np.concatenate([p["pitch"] for p in parts]).astype(np.int64)
+    velocity = np.concatenate([p["velocity"] for p in parts]).astype(np.int64)
+    return Notes.from_arrays(onset, onset + duration, pitch, velocity)
+
+
+def read_notes(path: str | Path, item: str | None = None) -> Notes:
+    """Read the pitched notes of a MIDI file.
+
+    Raises:
+        InputError: ``corrupt_midi`` if the file cannot be parsed, ``no_notes`` if it has
+            no pitched note (empty, or drums only).
+    """
+    item = item or Path(path).stem
+    notes = score_to_notes(read_score(path, item))
+    if len(notes) == 0:
+        raise InputError(item, "no_notes", "MIDI file has no pitched notes", path)
+    return notes
+
+
+def write_notes(notes: Notes, path: str | Path, tempo_bpm: float = 120.0, ticks_per_beat: int = 480) -> None:
+    """Write ``notes`` as a one-track piano MIDI file (atomically).
+
+    Seconds are converted to ticks at the constant ``tempo_bpm``.
+    """
+    ticks_per_second = ticks_per_beat * tempo_bpm / 60.0
+    score = symusic.Score(ticks_per_beat)
+    score.tempos.append(symusic.Tempo(0, float(tempo_bpm)))
+    track = symusic.Track("piano", 0, False)
+    starts = np.round(notes.onset * ticks_per_second).astype(np.int64)
+    ends = np.maximum(np.round(notes.offset * ticks_per_second).astype(np.int64), starts + 1)
+    for start, end, pitch, velocity in zip(starts, ends, notes.pitch, notes.velocity, strict=True):
+        track.notes.append(symusic.Note(int(start), int(end - start), int(pitch), int(velocity)))
+    score.tracks.append(track)
+    with atomic_path(path) as tmp:
+        score.dump_midi(str(tmp))
