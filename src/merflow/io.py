@@ -33,7 +33,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
-        os.replace(tmp_path, path)
+        tmp_path.replace(path)  # atomic rename (os.replace)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
@@ -63,7 +63,10 @@ def write_parquet(frame: pd.DataFrame, path: str | Path, metadata: dict[str, Any
     """
     table = pa.Table.from_pandas(frame, preserve_index=False)
     if metadata:
-        extra = {f"merflow.{k}".encode(): json.dumps(v, default=_json_default).encode() for k, v in metadata.items()}
+        extra = {
+            f"merflow.{k}".encode(): json.dumps(v, default=_json_default).encode()
+            for k, v in metadata.items()
+        }
         table = table.replace_schema_metadata({**(table.schema.metadata or {}), **extra})
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp)

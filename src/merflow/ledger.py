@@ -49,7 +49,7 @@ class Ledger:
                 "path": error.path,
                 "reason": error.reason,
                 "message": error.message,
-                "time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                "time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             }
         )
 

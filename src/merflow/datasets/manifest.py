@@ -26,12 +26,25 @@ import pandas as pd
 from merflow.errors import InputError
 from merflow.labels import arousal_of, valence_of
 
-CLIP_COLUMNS = ["clip_id", "song_id", "quadrant", "valence", "arousal", "midi_path", "url", "start_s", "end_s", "split"]
+CLIP_COLUMNS = [
+    "clip_id",
+    "song_id",
+    "quadrant",
+    "valence",
+    "arousal",
+    "midi_path",
+    "url",
+    "start_s",
+    "end_s",
+    "split",
+]
 SPLITS = ("train", "val", "test", "none")
 
 
 def validate_manifest(clips: pd.DataFrame, source: str | Path = "manifest") -> pd.DataFrame:
     """Check columns, types, unique clip IDs, label consistency and splits; return a clean copy.
+
+    The copy has :data:`CLIP_COLUMNS` first, then the dataset's own extra columns unchanged.
 
     Raises:
         ValueError: naming ``source`` and the first problem found.
@@ -39,7 +52,8 @@ def validate_manifest(clips: pd.DataFrame, source: str | Path = "manifest") -> p
     missing = [c for c in CLIP_COLUMNS if c not in clips.columns]
     if missing:
         raise ValueError(f"{source}: missing columns {missing}")
-    clips = clips[CLIP_COLUMNS].copy()
+    extra = [c for c in clips.columns if c not in CLIP_COLUMNS]
+    clips = clips[[*CLIP_COLUMNS, *extra]].copy()
     clips["clip_id"] = clips["clip_id"].astype(str)
     clips["song_id"] = clips["song_id"].astype(str)
     for col in ("quadrant", "valence", "arousal"):
@@ -51,7 +65,10 @@ def validate_manifest(clips: pd.DataFrame, source: str | Path = "manifest") -> p
     dup = clips["clip_id"][clips["clip_id"].duplicated()]
     if len(dup):
         raise ValueError(f"{source}: duplicate clip_id {dup.iloc[0]!r}")
-    if ((clips["valence"] != valence_of(clips["quadrant"])) | (clips["arousal"] != arousal_of(clips["quadrant"]))).any():
+    bits_ok = (clips["valence"] == valence_of(clips["quadrant"])) & (
+        clips["arousal"] == arousal_of(clips["quadrant"])
+    )
+    if not bits_ok.all():
         raise ValueError(f"{source}: valence/arousal bits disagree with quadrant")
     bad_split = set(clips["split"]) - set(SPLITS)
     if bad_split:

@@ -1,0 +1,45 @@
+# Two commands for a fresh machine (see README):
+#   make demo   set up .venv, then run the whole pipeline on the embedded demo dataset
+#   make test   set up .venv, then run the test suite
+# `make setup` alone installs; it reruns only when pyproject.toml changes.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+CORES ?= 2
+
+.PHONY: setup demo test lint report clean-results
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# torch==2.13.0 is pinned in pyproject: the CPU wheel here; GPU users install a CUDA
+	# build of the same version first (README, "GPU").
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	# basic-pitch's wheel requires tensorflow on Linux, which breaks numpy/pandas: install it
+	# alone; its ONNX model ships inside the wheel and runs on onnxruntime (in pyproject).
+	$(BIN)/python -m pip install --quiet --no-deps basic-pitch==0.4.0
+	# yt-dlp needs an ffmpeg on PATH: link the binary shipped by imageio-ffmpeg.
+	ln -sf "$$($(BIN)/python -c 'import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())')" $(BIN)/ffmpeg
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores $(CORES) --configfile config/demo.yaml
+
+test: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest
+
+lint: setup
+	$(BIN)/ruff check src tests workflow/scripts benchmarks
+	$(BIN)/ruff format --check src tests workflow/scripts benchmarks
+	$(BIN)/snakefmt --check workflow
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --lint --configfile config/demo.yaml
+
+report: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --configfile config/demo.yaml --report report.html
+
+clean-results:
+	rm -rf results resources logs .snakemake

@@ -1,0 +1,60 @@
+"""The one validated configuration of a merflow run.
+
+Conventions
+-----------
+The schema (``schemas/config.schema.yaml``, also linked as
+``workflow/schemas/config.schema.yaml``) documents every key with a description and a
+default. Snakemake validates its config against it at start-up; the ``merflow`` CLI loads
+configs through :func:`load_config`, so both see the same defaults.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+SCHEMA_PATH = Path(__file__).parent / "schemas" / "config.schema.yaml"
+
+
+def validate_config(config: dict[str, Any]) -> dict[str, Any]:
+    """Validate ``config`` against the schema and return a copy with defaults filled in.
+
+    Raises:
+        ValueError: with the schema violation, if any.
+    """
+    from snakemake.exceptions import WorkflowError
+    from snakemake.utils import validate
+
+    resolved = copy.deepcopy(config)
+    try:
+        validate(resolved, str(SCHEMA_PATH), set_default=True)
+    except WorkflowError as exc:
+        raise ValueError(f"invalid merflow config: {exc}") from exc
+    for name, model in resolved["models"].items():
+        if model["features"] == "audio":
+            model["source"] = "audio"
+        elif model["source"] == "audio":
+            raise ValueError(f"model {name!r}: symbolic features need a symbolic source, not 'audio'")
+    audio = resolved["features"]["audio"]
+    if audio["n_mfcc"] > audio["n_mels"]:
+        raise ValueError("features.audio.n_mfcc must not exceed n_mels (librosa returns only n_mels rows)")
+    return resolved
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Read a YAML config (or start from the defaults), apply ``overrides``, validate."""
+    config: dict[str, Any] = {}
+    if path is not None:
+        config = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    config.update(overrides or {})
+    return validate_config(config)
+
+
+def config_hash(config: dict[str, Any]) -> str:
+    """Stable 12-digit hash of a resolved config (key order does not matter)."""
+    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12]

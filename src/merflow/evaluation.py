@@ -1,0 +1,109 @@
+"""Metrics of a run, and their summary over seeds and folds.
+
+Conventions
+-----------
+Inputs are quadrant labels 1..4 (see :mod:`merflow.labels`).
+
+Metrics
+-------
+- ``accuracy``: 4Q accuracy; ``macro_f1``: unweighted mean of the four per-class F1.
+- ``arousal_accuracy`` / ``valence_accuracy``: accuracy of the binary arousal
+  (Q1,Q2 vs Q3,Q4) and valence (Q1,Q4 vs Q2,Q3) read off the predicted quadrant.
+- ``per_class``: precision, recall, F1 and support of each quadrant.
+- ``confusion``: 4x4 counts, rows = true quadrant, columns = predicted.
+Summaries over runs give mean, sample standard deviation (ddof=1; 0 for one run) and a
+95% bootstrap confidence interval of the mean.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
+
+from merflow.io import atomic_path
+from merflow.labels import QUADRANT_NAMES, QUADRANTS, arousal_of, valence_of
+
+HEADLINE_METRICS = ("accuracy", "macro_f1", "arousal_accuracy", "valence_accuracy")
+BOOTSTRAP_RESAMPLES = 10_000
+CONFIDENCE = 0.95
+
+
+def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]:
+    """All metrics of the module docstring for quadrant arrays of shape (n,).
+
+    Raises:
+        ValueError: if the arrays are empty or differ in length.
+    """
+    y_true = np.asarray(y_true, dtype=np.int64)
+    y_pred = np.asarray(y_pred, dtype=np.int64)
+    if len(y_true) == 0 or len(y_true) != len(y_pred):
+        raise ValueError(
+            f"need equal, non-zero numbers of labels and predictions ({len(y_true)}, {len(y_pred)})"
+        )
+    precision, recall, f1, support = precision_recall_fscore_support(
+        y_true, y_pred, labels=list(QUADRANTS), zero_division=0
+    )
+    return {
+        "n": len(y_true),
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "macro_f1": float(f1_score(y_true, y_pred, labels=list(QUADRANTS), average="macro", zero_division=0)),
+        "arousal_accuracy": float(np.mean(arousal_of(y_true) == arousal_of(y_pred))),
+        "valence_accuracy": float(np.mean(valence_of(y_true) == valence_of(y_pred))),
+        "per_class": {
+            f"Q{q}": {
+                "precision": float(precision[i]),
+                "recall": float(recall[i]),
+                "f1": float(f1[i]),
+                "support": int(support[i]),
+            }
+            for i, q in enumerate(QUADRANTS)
+        },
+        "confusion": confusion_matrix(y_true, y_pred, labels=list(QUADRANTS)).tolist(),
+    }
+
+
+def summarize(values: list[float] | np.ndarray, seed: int = 0) -> dict[str, float]:
+    """Mean, std (ddof=1) and a 95% bootstrap CI of the mean of per-run values."""
+    values = np.asarray(values, dtype=np.float64)
+    if len(values) == 0:
+        raise ValueError("cannot summarise zero runs")
+    std = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+    rng = np.random.default_rng(seed)
+    means = rng.choice(values, size=(BOOTSTRAP_RESAMPLES, len(values)), replace=True).mean(axis=1)
+    tail = (1 - CONFIDENCE) / 2 * 100
+    low, high = np.percentile(means, [tail, 100 - tail])
+    return {
+        "mean": float(values.mean()),
+        "std": std,
+        "ci_low": float(low),
+        "ci_high": float(high),
+        "n_runs": len(values),
+    }
+
+
+def plot_confusion(confusion: list[list[int]], path: str | Path, title: str) -> None:
+    """Save a labelled confusion-matrix heat map as PNG (atomically)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    counts = np.asarray(confusion)
+    fig, ax = plt.subplots(figsize=(4.6, 4.0), dpi=120)
+    ax.imshow(counts, cmap="Blues")
+    names = [QUADRANT_NAMES[q] for q in QUADRANTS]
+    ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
+    ax.set_yticks(range(len(names)), names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title, fontsize=9)
+    for (row, col), count in np.ndenumerate(counts):
+        color = "white" if count > counts.max() / 2 else "black"
+        ax.text(col, row, str(count), ha="center", va="center", color=color)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)

@@ -1,0 +1,165 @@
+"""Frame-level audio features from one STFT, and their per-clip summary statistics.
+
+Conventions
+-----------
+- Audio: mono float32, shape ``(n_samples,)``, at ``cfg.sample_rate`` Hz (see :func:`load_audio`).
+- One STFT per clip (``librosa.stft``, Hann window, ``center=True``): ``n_frames = 1 +
+  n_samples // hop_length`` frames, frame ``t`` centred on sample ``t * hop_length``, i.e. a
+  frame rate of ``sample_rate / hop_length`` Hz (43.07 Hz with the defaults). Every feature
+  is derived from that STFT's magnitude ``|X|`` or power ``|X|**2``.
+- Features, each shaped ``(n_rows, n_frames)``, in this order (:data:`FEATURES`):
+
+  ================== ============ ===================================================
+  name               n_rows       content
+  ================== ============ ===================================================
+  log_mel            n_mels       mel power spectrogram in dB (``power_to_db``, ref 1)
+  mfcc               n_mfcc       DCT-II of ``log_mel`` (row 0 ~ overall level)
+  chroma             n_chroma     chroma from the power spectrogram, row 0 = C, 9 = A
+  spectral_centroid  1            centroid of the magnitude spectrum, Hz
+  rms                1            RMS of the Hann-windowed frame, from the magnitude
+                                  spectrum (librosa); ~0.61 x the signal's RMS
+  ================== ============ ===================================================
+
+- Statistics: mean and (population) standard deviation over frames of every row, named
+  ``<feature>_<row>_<stat>`` with the row zero-padded to the width of the largest index
+  (``mfcc_03_mean``, ``log_mel_127_std``), or ``<feature>_<stat>`` for one-row features
+  (``rms_mean``); ordered by feature, then row, then mean before std
+  (:func:`audio_stat_names`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import librosa
+import numpy as np
+import soundfile as sf
+
+from merflow.errors import InputError
+
+#: Feature names, in output order.
+FEATURES = ("log_mel", "mfcc", "chroma", "spectral_centroid", "rms")
+#: Summary statistics over frames, in output order.
+STATS = ("mean", "std")
+#: Peak absolute amplitude (full scale 1.0) below which audio counts as silent (-80 dBFS).
+SILENCE_PEAK = 1e-4
+
+
+@dataclass(frozen=True)
+class AudioFeatureConfig:
+    """Analysis parameters: sample rate (Hz), STFT size and hop (samples), feature sizes (rows)."""
+
+    sample_rate: int = 22050
+    n_fft: int = 2048
+    hop_length: int = 512
+    n_mels: int = 128
+    n_mfcc: int = 20
+    n_chroma: int = 12
+
+    @property
+    def frame_rate(self) -> float:
+        """Frames per second, Hz."""
+        return self.sample_rate / self.hop_length
+
+    def feature_rows(self) -> dict[str, int]:
+        """Number of rows of each feature, in :data:`FEATURES` order."""
+        return {
+            "log_mel": self.n_mels,
+            "mfcc": self.n_mfcc,
+            "chroma": self.n_chroma,
+            "spectral_centroid": 1,
+            "rms": 1,
+        }
+
+
+def frame_features(y: np.ndarray, cfg: AudioFeatureConfig) -> dict[str, np.ndarray]:
+    """Frame-level features of mono audio ``y`` (``(n_samples,)`` at ``cfg.sample_rate`` Hz).
+
+    Returns:
+        ``{name: array}`` in :data:`FEATURES` order, each ``(n_rows, n_frames)`` float32 with
+        ``n_frames = 1 + n_samples // cfg.hop_length`` (see the module conventions).
+    """
+    if y.ndim != 1:
+        raise ValueError(f"expected mono audio of shape (n_samples,), got {y.shape}")
+    sr, n_fft, hop = cfg.sample_rate, cfg.n_fft, cfg.hop_length
+    magnitude = np.abs(librosa.stft(y, n_fft=n_fft, hop_length=hop, center=True))
+    power = magnitude**2
+    log_mel = librosa.power_to_db(
+        librosa.feature.melspectrogram(S=power, sr=sr, n_fft=n_fft, n_mels=cfg.n_mels)
+    )
+    features = {
+        "log_mel": log_mel,
+        "mfcc": librosa.feature.mfcc(S=log_mel, n_mfcc=cfg.n_mfcc),
+        "chroma": librosa.feature.chroma_stft(S=power, sr=sr, n_fft=n_fft, n_chroma=cfg.n_chroma),
+        "spectral_centroid": librosa.feature.spectral_centroid(S=magnitude, sr=sr, n_fft=n_fft),
+        "rms": librosa.feature.rms(S=magnitude, frame_length=n_fft, hop_length=hop),
+    }
+    return {name: values.astype(np.float32, copy=False) for name, values in features.items()}
+
+
+def _row_names(feature: str, n_rows: int) -> list[str]:
+    """``feature_00`` .. ``feature_<n_rows-1>`` (zero-padded), or ``[feature]`` for one row."""
+    if n_rows == 1:
+        return [feature]
+    width = max(2, len(str(n_rows - 1)))
+    return [f"{feature}_{i:0{width}d}" for i in range(n_rows)]
+
+
+def _stat_names(feature: str, n_rows: int) -> list[str]:
+    return [f"{row}_{stat}" for row in _row_names(feature, n_rows) for stat in STATS]
+
+
+def audio_stat_names(cfg: AudioFeatureConfig) -> list[str]:
+    """Names of :func:`audio_statistics`' values for features computed with ``cfg``, in order."""
+    return [name for feature, n_rows in cfg.feature_rows().items() for name in _stat_names(feature, n_rows)]
+
+
+def audio_statistics(frames: dict[str, np.ndarray]) -> dict[str, float]:
+    """Mean and standard deviation over frames of every row of every feature.
+
+    Args:
+        frames: output of :func:`frame_features`, ``{name: (n_rows, n_frames)}``.
+
+    Returns:
+        ``{stat_name: value}`` ordered as :func:`audio_stat_names`; all values finite.
+
+    Raises:
+        ValueError: if a feature has no frames or a non-finite value (a bug upstream).
+    """
+    stats: dict[str, float] = {}
+    for feature, values in frames.items():
+        if values.ndim != 2 or values.shape[1] == 0 or not np.isfinite(values).all():
+            raise ValueError(f"feature {feature!r} of shape {values.shape} is empty or not finite")
+        summary = np.stack([values.mean(axis=1), values.std(axis=1)], axis=1).ravel()  # row-major: mean, std
+        stats.update(zip(_stat_names(feature, values.shape[0]), summary.tolist(), strict=True))
+    return stats
+
+
+def load_audio(path: Path, sample_rate: int, item: str) -> np.ndarray:
+    """Read an audio file as mono float32 at ``sample_rate`` Hz, shape ``(n_samples,)``.
+
+    Channels are averaged; other sample rates are resampled (soxr, librosa's default).
+
+    Raises:
+        InputError: for ``item``: ``missing_file``; ``corrupt_audio`` (not readable as audio,
+            no samples, non-finite samples); ``silent_audio`` (peak below :data:`SILENCE_PEAK`).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(item, "missing_file", "audio file does not exist", path)
+    try:
+        y, file_sr = sf.read(str(path), dtype="float32", always_2d=True)
+    except (sf.SoundFileError, RuntimeError) as exc:
+        raise InputError(item, "corrupt_audio", f"not readable as audio: {exc}", path) from exc
+    if y.shape[0] == 0 or not np.isfinite(y).all():
+        raise InputError(
+            item, "corrupt_audio", f"no samples or non-finite samples ({y.shape[0]} frames)", path
+        )
+    mono = y.mean(axis=1)
+    peak = float(np.abs(mono).max())
+    if peak < SILENCE_PEAK:
+        raise InputError(item, "silent_audio", f"peak amplitude {peak:.2e} < {SILENCE_PEAK:.0e}", path)
+    if file_sr != sample_rate:
+        mono = librosa.resample(mono, orig_sr=file_sr, target_sr=sample_rate)
+    return np.ascontiguousarray(mono, dtype=np.float32)

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from merflow.config import SCHEMA_PATH, config_hash, load_config
+
+
+def test_defaults_fill_every_section():
+    config = load_config()
+    assert config["datasets"] == ["demo"]
+    assert config["audio"]["sample_rate"] == 22050
+    assert config["models"]["audio_lr"]["source"] == "audio"
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "demo.yaml"])
+def test_shipped_configs_validate(repo_root, name):
+    config = load_config(repo_root / "config" / name)
+    assert config["seeds"]
+
+
+def test_every_schema_key_is_documented_with_a_default():
+    schema = yaml.safe_load(SCHEMA_PATH.read_text())
+
+    def walk(node, path):
+        for key, sub in node.get("properties", {}).items():
+            assert "description" in sub, f"{path}{key} has no description"
+            assert "default" in sub, f"{path}{key} has no default"
+            if sub.get("type") == "object":
+                walk(sub, f"{path}{key}.")
+
+    walk(schema, "")
+
+
+def test_workflow_schema_is_the_package_schema(repo_root):
+    assert (repo_root / "workflow/schemas/config.schema.yaml").resolve() == SCHEMA_PATH.resolve()
+
+
+def test_invalid_values_are_rejected_with_the_key():
+    with pytest.raises(ValueError, match="split"):
+        load_config(overrides={"emopia": {"split": "random"}})
+    with pytest.raises(ValueError, match="n_mfcc"):
+        load_config(overrides={"features": {"audio": {"n_mfcc": 40, "n_mels": 23}}})
+    with pytest.raises(ValueError):
+        load_config(overrides={"unknown_key": 1})
+
+
+def test_config_hash_ignores_key_order():
+    assert config_hash({"a": 1, "b": 2}) == config_hash({"b": 2, "a": 1})
+    assert config_hash({"a": 1}) != config_hash({"a": 2})

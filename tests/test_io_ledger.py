@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from merflow.errors import InputError
+from merflow.io import atomic_path, read_json, read_parquet_metadata, write_json, write_parquet
+from merflow.ledger import LEDGER_COLUMNS, Ledger, merge_ledgers
+
+
+def test_atomic_path_leaves_nothing_on_error(tmp_path):
+    target = tmp_path / "out.json"
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("killed")
+    assert not target.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_path_replaces_existing_file(tmp_path):
+    target = tmp_path / "out.txt"
+    target.write_text("old")
+    with atomic_path(target) as tmp:
+        assert tmp.suffix == ".txt"
+        tmp.write_text("new")
+    assert target.read_text() == "new"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+
+
+def test_json_and_parquet_round_trip_with_metadata(tmp_path):
+    write_json({"b": 1, "a": [1, 2]}, tmp_path / "x.json")
+    assert read_json(tmp_path / "x.json") == {"a": [1, 2], "b": 1}
+    frame = pd.DataFrame({"clip_id": ["a", "b"], "tokens": [[1, 2, 3], [4]]})
+    write_parquet(frame, tmp_path / "x.parquet", {"hop_length": 512, "frame_rate": 43.07})
+    back = pd.read_parquet(tmp_path / "x.parquet")
+    assert back["tokens"].map(list).tolist() == [[1, 2, 3], [4]]
+    assert read_parquet_metadata(tmp_path / "x.parquet") == {"hop_length": 512, "frame_rate": 43.07}
+
+
+def test_input_error_names_item_path_and_reason():
+    error = InputError("clip_7", "corrupt_midi", "cannot parse", "/data/clip_7.mid")
+    assert str(error) == "clip_7 (/data/clip_7.mid): corrupt_midi: cannot parse"
+
+
+def test_ledger_rows_and_merge(tmp_path):
+    empty = Ledger("download", "demo")
+    empty.write(tmp_path / "a.csv")
+    assert pd.read_csv(tmp_path / "a.csv").columns.tolist() == LEDGER_COLUMNS
+    ledger = Ledger("transcribe", "demo")
+    ledger.record(InputError("clip_1", "no_notes", "nothing detected", "x.wav"))
+    ledger.write(tmp_path / "b.csv")
+    assert ledger.failed_items == {"clip_1"}
+    merged = merge_ledgers([tmp_path / "a.csv", tmp_path / "b.csv"], tmp_path / "all.csv")
+    assert len(merged) == 1
+    row = pd.read_csv(tmp_path / "all.csv").iloc[0]
+    assert (row["stage"], row["item"], row["reason"]) == ("transcribe", "clip_1", "no_notes")

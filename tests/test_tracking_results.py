@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from merflow.results import paper_numbers, results_table, to_markdown
+from merflow.tracking import RunRecord, init_store, log_runs, tracking_uri
+
+
+def run_info(model: str, seed: int, accuracy: float) -> dict:
+    test = {
+        "n": 20,
+        "accuracy": accuracy,
+        "macro_f1": accuracy - 0.05,
+        "arousal_accuracy": 0.9,
+        "valence_accuracy": 0.7,
+    }
+    return {
+        "dataset": "emopia",
+        "model": model,
+        "part": "main",
+        "seed": seed,
+        "settings": {
+            "estimator": "logistic_regression",
+            "features": "symbolic",
+            "source": "oracle",
+            "C_grid": [1.0],
+        },
+        "code_version": "abc123abc123",
+        "manifest_sha256": "0" * 64,
+        "features_sha256": "1" * 64,
+        "device": "cpu",
+        "preset": "classical",
+        "test": test,
+        "curves": {"val_accuracy_by_C": [0.5, 0.6]},
+    }
+
+
+def write_runs(tmp_path, infos):
+    paths = []
+    for info in infos:
+        run_dir = tmp_path / info["model"] / f"seed{info['seed']}"
+        run_dir.mkdir(parents=True)
+        (run_dir / "metrics.json").write_text(json.dumps(info))
+        paths.append(run_dir / "metrics.json")
+    return paths
+
+
+def test_results_table_mean_std_and_paper_difference():
+    runs = [run_info("symbolic_lr_oracle", s, a) for s, a in [(0, 0.6), (1, 0.7), (2, 0.8)]]
+    table = results_table(runs, "emopia", "official")
+    row = table.iloc[0]
+    assert row["accuracy_mean"] == pytest.approx(0.7)
+    assert row["accuracy_std"] == pytest.approx(0.1)
+    assert row["paper_accuracy"] == pytest.approx(0.581)
+    assert row["diff_accuracy"] == pytest.approx(0.7 - 0.581)
+    assert (row["dataset"], row["split"], row["level"], row["seeds"]) == (
+        "emopia",
+        "official",
+        "clip",
+        "0,1,2",
+    )
+    markdown = to_markdown(table, "emopia", "official")
+    assert "0.700 ± 0.100" in markdown and "0.581" in markdown and "+0.119" in markdown
+
+
+def test_models_without_published_numbers_get_nan():
+    table = results_table([run_info("my_model", 0, 0.5)], "demo", "song_disjoint")
+    assert pd.isna(table.iloc[0]["paper_accuracy"])
+    assert paper_numbers("demo", "song_disjoint") == {}
+
+
+def test_mlflow_logging_is_idempotent(tmp_path):
+    db = tmp_path / "mlflow.db"
+    init_store(db)
+    assert db.is_file()
+    paths = write_runs(tmp_path / "runs", [run_info("m", 0, 0.6), run_info("m", 1, 0.7)])
+    config = {"seeds": [0, 1]}
+    first = log_runs(
+        [RunRecord(p) for p in paths], db, tmp_path / "artifacts", config, {"emopia": "official"}
+    )
+    assert [r["status"] for r in first] == ["logged", "logged"]
+    again = log_runs(
+        [RunRecord(p) for p in paths], db, tmp_path / "artifacts", config, {"emopia": "official"}
+    )
+    assert [r["status"] for r in again] == ["already_logged", "already_logged"]
+
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracking_uri(db))
+    experiment = client.get_experiment_by_name("merflow/emopia/official")
+    runs = client.search_runs([experiment.experiment_id])
+    assert len(runs) == 2
+    run = next(r for r in runs if r.data.tags["merflow.seed"] == "1")
+    assert run.data.metrics["test_accuracy"] == pytest.approx(0.7)
+    assert run.data.params["code_version"] == "abc123abc123"
+    history = client.get_metric_history(run.info.run_id, "val_accuracy_by_C")
+    assert [m.value for m in sorted(history, key=lambda m: m.step)] == [0.5, 0.6]

@@ -1,0 +1,164 @@
+# Shared by every stage: config validation, the clip/model/run tables the rules expand
+# over, code versions and input functions. No rule lives here.
+
+from merflow.config import validate_config
+from merflow.provenance import code_version
+
+config.update(validate_config(config))
+
+# Datasets whose songs have audio to download; VGMIDI is symbolic only.
+AUDIO_DATASETS = {"demo", "emopia"}
+
+
+wildcard_constraints:
+    dataset="|".join(["demo", "emopia", "vgmidi"]),
+    shard=r"\d+",
+    seed=r"\d+",
+    part=r"main|fold\d+",
+    source=r"[a-z_]+",
+    model=r"[A-Za-z0-9_]+",
+    backend=r"[a-z_]+",
+
+
+def has_audio(dataset):
+    return dataset in AUDIO_DATASETS
+
+
+def download_shards(wildcards):
+    return expand(
+        "results/{dataset}/audio/download_{shard}.parquet",
+        dataset=wildcards.dataset,
+        shard=range(config["download"]["shards"]),
+    )
+
+
+def transcription_shards(wildcards):
+    return expand(
+        "results/{dataset}/transcription/{backend}/shard_{shard}.parquet",
+        dataset=wildcards.dataset,
+        backend=wildcards.backend,
+        shard=range(config["transcription"]["shards"]),
+    )
+
+
+def parts_of(dataset):
+    """Evaluation partitions: k folds for VGMIDI, one split elsewhere."""
+    if dataset == "vgmidi":
+        return [f"fold{k}" for k in range(config["vgmidi"]["n_folds"])]
+    return ["main"]
+
+
+def split_name(dataset):
+    """The split a dataset's results are reported on (file names and table rows)."""
+    if dataset == "emopia":
+        return config["emopia"]["split"]
+    if dataset == "vgmidi":
+        return f"{config['vgmidi']['n_folds']}fold"
+    return "song_disjoint"
+
+
+def needs_audio(model):
+    return model["features"] == "audio" or model["source"] != "oracle"
+
+
+def models_for(dataset):
+    """Models that can run on ``dataset``: audio-based ones need a dataset with audio."""
+    return [
+        name
+        for name, model in config["models"].items()
+        if has_audio(dataset) or not needs_audio(model)
+    ]
+
+
+def model_features(wildcards):
+    model = config["models"][wildcards.model]
+    if model["features"] == "audio":
+        return f"results/{wildcards.dataset}/features/audio/statistics.parquet"
+    return f"results/{wildcards.dataset}/features/symbolic/{model['source']}/statistics.parquet"
+
+
+def run_dirs(dataset):
+    return expand(
+        "results/{dataset}/models/{model}/{part}/seed{seed}",
+        dataset=dataset,
+        model=models_for(dataset),
+        part=parts_of(dataset),
+        seed=config["seeds"],
+    )
+
+
+def metrics_files(dataset):
+    return [f"{run}/metrics.json" for run in run_dirs(dataset)]
+
+
+def all_metrics(wildcards=None):
+    return [path for dataset in config["datasets"] for path in metrics_files(dataset)]
+
+
+def symbolic_sources_for(dataset):
+    """Symbolic sources (oracle, AMT backends) that the dataset's models read."""
+    return sorted(
+        {
+            config["models"][name]["source"]
+            for name in models_for(dataset)
+            if config["models"][name]["features"] == "symbolic"
+        }
+    )
+
+
+def audio_stage_needed(dataset):
+    return any(needs_audio(config["models"][name]) for name in models_for(dataset))
+
+
+def dataset_ledgers(dataset):
+    ledgers = [f"results/{dataset}/ledger/manifest.csv"]
+    if audio_stage_needed(dataset):
+        ledgers += expand(
+            "results/{dataset}/ledger/download_{shard}.csv",
+            dataset=dataset,
+            shard=range(config["download"]["shards"]),
+        )
+        ledgers += [
+            f"results/{dataset}/ledger/cut_clips.csv",
+            f"results/{dataset}/ledger/audio_features.csv",
+        ]
+        ledgers += expand(
+            "results/{dataset}/ledger/transcribe_{backend}_{shard}.csv",
+            dataset=dataset,
+            backend=[s for s in symbolic_sources_for(dataset) if s != "oracle"],
+            shard=range(config["transcription"]["shards"]),
+        )
+    ledgers += expand(
+        "results/{dataset}/ledger/symbolic_{source}.csv",
+        dataset=dataset,
+        source=symbolic_sources_for(dataset),
+    )
+    return ledgers
+
+
+def all_ledgers(wildcards=None):
+    return [path for dataset in config["datasets"] for path in dataset_ledgers(dataset)]
+
+
+def result_tables():
+    return [
+        f"results/tables/{dataset}_{split_name(dataset)}.{ext}"
+        for dataset in config["datasets"]
+        for ext in ("md", "csv")
+    ]
+
+
+def get_final_output():
+    return [*result_tables(), "results/ledger.csv", "results/mlflow/logged.json"]
+
+
+def transcription_options(wildcards):
+    return config["transcription"][wildcards.backend]
+
+
+def model_settings(wildcards):
+    return config["models"][wildcards.model]
+
+
+def dataset_metrics(wildcards):
+    return metrics_files(wildcards.dataset)

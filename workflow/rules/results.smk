@@ -1,0 +1,46 @@
+# Stage 7: what a researcher reads. One table per dataset and split (mean +- std over
+# seeds next to the papers' numbers), and one ledger of every item that failed.
+
+
+rule results_table:
+    input:
+        metrics=dataset_metrics,
+    output:
+        markdown=report(
+            "results/tables/{dataset}_{split}.md",
+            caption="../report/table.rst",
+            category="Results tables",
+        ),
+        csv="results/tables/{dataset}_{split}.csv",
+    log:
+        "logs/results/table_{dataset}_{split}.log",
+    benchmark:
+        "results/benchmarks/results/table_{dataset}_{split}.tsv"
+    conda:
+        "../../envs/pipeline.yaml"
+    params:
+        config=config,
+        code=code_version("merflow.results"),
+    script:
+        "../scripts/results_table.py"
+
+
+rule ledger:
+    input:
+        ledgers=all_ledgers,
+    output:
+        ledger=report(
+            "results/ledger.csv",
+            caption="../report/ledger.rst",
+            category="Failures",
+        ),
+    log:
+        "logs/results/ledger.log",
+    benchmark:
+        "results/benchmarks/results/ledger.tsv"
+    conda:
+        "../../envs/pipeline.yaml"
+    params:
+        code=code_version("merflow.ledger"),
+    script:
+        "../scripts/merge_ledgers.py"

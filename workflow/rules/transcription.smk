@@ -1,0 +1,60 @@
+# Stage 2: automatic piano transcription of clip audio (scatter over shards, then gather),
+# and the "oracle" source: the dataset's own MIDI, indexed in the same table format.
+
+
+rule transcribe:
+    input:
+        clips="results/{dataset}/audio/clips.parquet",
+    output:
+        table="results/{dataset}/transcription/{backend}/shard_{shard}.parquet",
+        ledger="results/{dataset}/ledger/transcribe_{backend}_{shard}.csv",
+    log:
+        "logs/{dataset}/transcribe_{backend}_{shard}.log",
+    benchmark:
+        "results/benchmarks/{dataset}/transcribe_{backend}_{shard}.tsv"
+    conda:
+        "../../envs/transcription.yaml"
+    params:
+        midi_dir="results/{dataset}/transcription/{backend}/midi",
+        n_shards=config["transcription"]["shards"],
+        options=transcription_options,
+        code=code_version("merflow.transcription"),
+    script:
+        "../scripts/transcribe.py"
+
+
+rule gather_transcription:
+    input:
+        shards=transcription_shards,
+    output:
+        table="results/{dataset}/transcription/{backend}.parquet",
+    log:
+        "logs/{dataset}/gather_transcription_{backend}.log",
+    benchmark:
+        "results/benchmarks/{dataset}/gather_transcription_{backend}.tsv"
+    conda:
+        "../../envs/pipeline.yaml"
+    params:
+        code=code_version("merflow.io"),
+    script:
+        "../scripts/gather_tables.py"
+
+
+rule oracle_index:
+    input:
+        manifest="resources/{dataset}/manifest.parquet",
+    output:
+        table="results/{dataset}/transcription/oracle.parquet",
+    log:
+        "logs/{dataset}/oracle_index.log",
+    benchmark:
+        "results/benchmarks/{dataset}/oracle_index.tsv"
+    conda:
+        "../../envs/pipeline.yaml"
+    params:
+        code=code_version("merflow.sources"),
+    script:
+        "../scripts/oracle_index.py"
+
+
+ruleorder: oracle_index > gather_transcription

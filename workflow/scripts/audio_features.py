@@ -1,0 +1,31 @@
+"""Snakemake script: frame features (one STFT per clip) and their statistics."""
+
+import pandas as pd
+
+from merflow.features.audio import AudioFeatureConfig
+from merflow.features.caches import audio_cache_metadata, audio_caches
+from merflow.io import write_parquet
+from merflow.ledger import Ledger
+from merflow.logs import setup_logging
+
+
+def main(clips_path: str, settings: dict, sample_rate: int, dataset: str, outputs) -> None:
+    clips = pd.read_parquet(clips_path)
+    clips = clips[clips["status"] == "ok"]
+    cfg = AudioFeatureConfig(sample_rate=sample_rate, **settings)
+    ledger = Ledger("audio_features", dataset)
+    caches = audio_caches(dict(zip(clips["clip_id"], clips["audio_path"], strict=True)), cfg, ledger)
+    metadata = audio_cache_metadata(cfg)
+    write_parquet(caches["frames"], outputs.frames, metadata)
+    write_parquet(caches["statistics"], outputs.statistics, metadata)
+    ledger.write(outputs.ledger)
+
+
+setup_logging(snakemake.log[0])
+main(
+    snakemake.input.clips,
+    dict(snakemake.params.settings),
+    snakemake.params.sample_rate,
+    snakemake.wildcards.dataset,
+    snakemake.output,
+)
