@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.server
 import logging
+import os
 import socket
 import threading
 import time
@@ -16,7 +17,7 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from merflow.acquisition import ACQUIRE_REASONS, acquire_songs, download_song, is_verified
+from merflow.acquisition import ACQUIRE_REASONS, acquire_songs, download_song, is_cached, is_verified
 from merflow.errors import InputError
 from merflow.ledger import Ledger
 
@@ -140,7 +141,20 @@ def test_acquire_songs_downloads_caches_and_records(source_wav: Path, tmp_path: 
     assert (out_dir / "a.wav").stat().st_mtime_ns == mtime
     assert [(r["item"], r["reason"]) for r in ledger.rows] == [("b", "unavailable")]
     assert "No such file" in ledger.rows[0]["message"]
-    assert sorted(p.name for p in out_dir.iterdir()) == ["a.wav"]
+    assert sorted(p.name for p in out_dir.iterdir()) == ["a.source.json", "a.wav"]
+
+
+def test_changed_source_is_downloaded_again(source_wav: Path, tmp_path: Path) -> None:
+    songs = pd.DataFrame({"song_id": ["a"], "url": [source_wav.as_uri()]})
+    out_dir = tmp_path / "songs"
+    ledger = Ledger("acquire", "test")
+    assert acquire_songs(songs, out_dir, TARGET_SR, ledger)["status"].tolist() == ["downloaded"]
+    assert acquire_songs(songs, out_dir, TARGET_SR, ledger)["status"].tolist() == ["cached"]
+    os.utime(source_wav, ns=(0, 10**18))  # the source was regenerated (another mtime)
+    assert acquire_songs(songs, out_dir, TARGET_SR, ledger)["status"].tolist() == ["downloaded"]
+    other = songs.assign(url=[source_wav.as_uri() + "?v=2"])
+    assert is_cached(out_dir / "a.wav", source_wav.as_uri(), TARGET_SR)
+    assert not is_cached(out_dir / "a.wav", other["url"].iloc[0], TARGET_SR)
 
 
 @pytest.mark.parametrize("route", ["/good.wav", "/octet"])

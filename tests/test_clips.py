@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -109,6 +111,16 @@ def test_wrong_length_clip_is_rewritten(song_wav: Path, tmp_path: Path) -> None:
     sf.write(out_dir / "b.wav", np.zeros(10, dtype=np.int16), SR)  # e.g. left by an older manifest
     cut_song_clips("s", song_wav, clip_table(), out_dir, Ledger("clips", "test"))
     assert sf.info(out_dir / "b.wav").frames == 11025
+
+
+def test_clip_older_than_its_song_is_recut(song_wav: Path, tmp_path: Path) -> None:
+    out_dir = tmp_path / "clips"
+    cut_song_clips("s", song_wav, clip_table(), out_dir, Ledger("clips", "test"))
+    sf.write(song_wav, np.zeros(int(SONG_S * SR), dtype=np.int16), SR, subtype="PCM_16")  # new song
+    later = time.time_ns() + 10**10
+    os.utime(song_wav, ns=(later, later))
+    cut_song_clips("s", song_wav, clip_table(), out_dir, Ledger("clips", "test"))
+    assert not sf.read(out_dir / "a.wav", dtype="int16")[0].any()
 
 
 def test_missing_song_records_every_clip(tmp_path: Path) -> None:

@@ -49,7 +49,7 @@ def test_clips_without_features_are_counted_not_invented():
 def test_training_split_with_one_class_is_an_error():
     features, manifest = synthetic()
     manifest.loc[manifest["quadrant"] != 1, "split"] = "test"
-    with pytest.raises(ValueError, match="two quadrants"):
+    with pytest.raises(ValueError, match="at least two quadrants"):
         train_classical(features, manifest, {"estimator": "svm", "C_grid": [1.0]}, "main", 0)
 
 

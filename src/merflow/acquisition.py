@@ -35,6 +35,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 import imageio_ffmpeg
 import pandas as pd
@@ -50,6 +52,7 @@ from yt_dlp.utils import (
 )
 
 from merflow.errors import InputError
+from merflow.io import read_json, write_json
 from merflow.ledger import Ledger
 
 log = logging.getLogger(__name__)
@@ -364,6 +367,33 @@ def download_song(
     raise AssertionError("unreachable")  # the loop returns or raises
 
 
+def source_record(out_path: Path) -> Path:
+    """The JSON beside a song's wav that records which URL (and source version) it came from."""
+    return out_path.with_suffix(".source.json")
+
+
+def source_stamp(url: str) -> str:
+    """A version stamp of a ``file://`` source (size and modification time); '' for remote URLs.
+
+    Content behind a remote (YouTube) URL does not change; a local file can be regenerated.
+    """
+    if not url.startswith("file://"):
+        return ""
+    path = Path(url2pathname(urlparse(url).path))
+    if not path.is_file():
+        return "missing"
+    stat = path.stat()
+    return f"{stat.st_size}:{stat.st_mtime_ns}"
+
+
+def is_cached(out_path: Path, url: str, sample_rate: int) -> bool:
+    """True if ``out_path`` is a verified wav downloaded from the same ``url`` and source version."""
+    record = source_record(out_path)
+    if not (record.is_file() and is_verified(out_path, sample_rate)):
+        return False
+    return read_json(record) == {"url": url, "source_stamp": source_stamp(url)}
+
+
 def acquire_songs(
     songs: pd.DataFrame,
     out_dir: Path,
@@ -373,7 +403,8 @@ def acquire_songs(
 ) -> pd.DataFrame:
     """Download every song of ``songs`` (columns ``song_id``, ``url``) to ``out_dir/<song_id>.wav``.
 
-    A song whose wav already exists and passes :func:`is_verified` is not downloaded again.
+    A song whose wav already exists, passes :func:`is_verified` and was downloaded from the
+    same URL and source version (:func:`is_cached`) is not downloaded again.
     Failures are recorded in ``ledger`` and do not stop the loop. Progress (count, rate,
     ETA) is logged at INFO after each song.
 
@@ -405,9 +436,10 @@ def acquire_songs(
     for done, (song_id, url) in enumerate(pairs, start=1):
         out_path = out_dir / f"{song_id}.wav"
         row = {"song_id": song_id, "path": str(out_path), "status": "cached", "reason": ""}
-        if not is_verified(out_path, sample_rate):
+        if not is_cached(out_path, url, sample_rate):
             try:
                 download_song(song_id, url, out_path, sample_rate, **download_kwargs)
+                write_json({"url": url, "source_stamp": source_stamp(url)}, source_record(out_path))
                 row["status"] = "downloaded"
             except InputError as err:
                 ledger.record(err)

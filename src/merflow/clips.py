@@ -104,7 +104,8 @@ def cut_song_clips(
 ) -> list[Path]:
     """Cut the clips of one song into ``out_dir/<clip_id>.wav``, reading the song at most once.
 
-    Clips whose file already exists with the expected number of samples are kept as they are;
+    Clips whose file already exists with the expected number of samples, and is newer than
+    the song's file, are kept as they are;
     the song's samples are read only if some clip must be written. Failures (unreadable song,
     clip out of range) are recorded in ``ledger``, one row per clip lost.
 
@@ -144,7 +145,7 @@ def cut_song_clips(
         except InputError as err:
             ledger.record(err)
             continue
-        if _has_frames(out, stop - start):
+        if _has_frames(out, stop - start) and out.stat().st_mtime_ns >= Path(song_wav).stat().st_mtime_ns:
             present[clip_id] = out
         else:
             todo.append((clip_id, out, start, stop))

@@ -48,8 +48,14 @@ class TrainResult:
     history: dict[str, Any] = field(default_factory=dict)
 
 
-def build_estimator(estimator: str, C: float, seed: int) -> Pipeline:
-    """Standardisation followed by the classifier ``estimator`` (``logistic_regression`` or ``svm``)."""
+def build_estimator(
+    estimator: str, C: float, seed: int, calibration_folds: int = SVM_CALIBRATION_FOLDS
+) -> Pipeline:
+    """Standardisation followed by the classifier ``estimator`` (``logistic_regression`` or ``svm``).
+
+    ``calibration_folds`` (>= 2) is the number of internal folds of the SVM's probability
+    calibration; it must not exceed the smallest class count of the training data.
+    """
     if estimator == "logistic_regression":
         classifier = LogisticRegression(C=C, max_iter=MAX_ITER, random_state=seed)
     elif estimator == "svm":
@@ -58,7 +64,7 @@ def build_estimator(estimator: str, C: float, seed: int) -> Pipeline:
         classifier = CalibratedClassifierCV(
             SVC(C=C, kernel="rbf", random_state=seed),
             method="sigmoid",
-            cv=SVM_CALIBRATION_FOLDS,
+            cv=calibration_folds,
             ensemble=False,
         )
     else:
@@ -102,17 +108,22 @@ def train_classical(
     y = table["quadrant"].to_numpy()
     is_train = (table["split"] == "train").to_numpy()
     is_val = (table["split"] == "val").to_numpy()
-    if is_train.sum() == 0 or len(np.unique(y[is_train])) < 2:
-        raise ValueError(f"partition {part!r}: the training split needs clips of at least two quadrants")
+    classes, class_counts = np.unique(y[is_train], return_counts=True)
+    if len(classes) < 2 or class_counts.min() < 2:
+        raise ValueError(
+            f"partition {part!r}: the training split needs at least two clips of each of at least two "
+            f"quadrants (has {dict(zip(classes.tolist(), class_counts.tolist(), strict=True))})"
+        )
+    folds = int(min(SVM_CALIBRATION_FOLDS, class_counts.min()))
     val_accuracy: dict[str, float] = {}
     for C in settings["C_grid"]:
-        model = build_estimator(settings["estimator"], C, seed).fit(x[is_train], y[is_train])
+        model = build_estimator(settings["estimator"], C, seed, folds).fit(x[is_train], y[is_train])
         val_accuracy[str(C)] = (
             float(accuracy_score(y[is_val], model.predict(x[is_val]))) if is_val.any() else 0.0
         )
         log.info("C=%g: validation accuracy %.3f", C, val_accuracy[str(C)])
     best_C = max(settings["C_grid"], key=lambda c: (val_accuracy[str(c)], -c))
-    model = build_estimator(settings["estimator"], best_C, seed).fit(x[is_train], y[is_train])
+    model = build_estimator(settings["estimator"], best_C, seed, folds).fit(x[is_train], y[is_train])
     probabilities = _probabilities_per_quadrant(model, x)
     predictions = table[["clip_id", "split", "quadrant"]].copy()
     predictions["predicted"] = np.asarray(QUADRANTS)[probabilities.argmax(axis=1)]

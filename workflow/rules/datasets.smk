@@ -34,7 +34,7 @@ rule emopia_manifest:
     params:
         settings=config["emopia"],
         mirror=config["data_mirror"],
-        root="resources/emopia",
+        root="resources/archives/emopia",
         code=code_version("merflow.datasets.emopia", "merflow.datasets.archive"),
     script:
         "../scripts/emopia_manifest.py"
@@ -53,7 +53,7 @@ rule vgmidi_manifest:
     params:
         settings=config["vgmidi"],
         mirror=config["data_mirror"],
-        root="resources/vgmidi",
+        root="resources/archives/vgmidi",
         code=code_version("merflow.datasets.vgmidi", "merflow.datasets.archive"),
     script:
         "../scripts/vgmidi_manifest.py"

@@ -1,0 +1,111 @@
+"""End to end: the whole Snakemake DAG on a small demo config, in a temporary directory."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from merflow.training import PROB_COLUMNS
+
+MODELS = ["audio_lr", "symbolic_lr", "symbolic_lr_oracle"]
+CONFIG = {
+    "datasets": ["demo"],
+    "seeds": [0, 1],
+    "demo": {"n_songs": 16, "clips_per_song": 2, "clip_s": 5.0, "gap_s": 1.0, "seed": 3},
+    "download": {"shards": 2, "retries": 1, "backoff_s": 0.1},
+    "transcription": {"backends": ["basic_pitch"], "shards": 2},
+    "models": {
+        "audio_lr": {"estimator": "logistic_regression", "features": "audio"},
+        "symbolic_lr": {"estimator": "logistic_regression", "features": "symbolic", "source": "basic_pitch"},
+        "symbolic_lr_oracle": {"estimator": "svm", "features": "symbolic", "source": "oracle"},
+    },
+}
+
+
+def snakemake(workdir: Path, repo_root: Path, *args: str) -> subprocess.CompletedProcess:
+    command = [
+        str(Path(sys.executable).with_name("snakemake")),
+        "--snakefile",
+        str(repo_root / "workflow" / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(workdir / "config.yaml"),
+        "--cores",
+        "2",
+        *args,
+    ]
+    return subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=900)
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory, repo_root) -> Path:
+    workdir = tmp_path_factory.mktemp("demo_run")
+    (workdir / "config.yaml").write_text(yaml.safe_dump(CONFIG))
+    shutil.copytree(repo_root / "profiles", workdir / "profiles")
+    result = snakemake(workdir, repo_root)
+    assert result.returncode == 0, result.stderr[-5000:]
+    return workdir
+
+
+def test_results_table_has_every_model_with_sane_values(demo_run):
+    table = pd.read_csv(demo_run / "results/tables/demo_song_disjoint.csv")
+    assert sorted(table["model"]) == MODELS
+    assert (table["dataset"] == "demo").all() and (table["split"] == "song_disjoint").all()
+    assert (table["seeds"] == "0,1").all() and (table["n_runs"] == 2).all()
+    assert table["code_version"].str.fullmatch(r"[0-9a-f]{12}").all()
+    for metric in ("accuracy", "macro_f1", "arousal_accuracy", "valence_accuracy"):
+        assert table[f"{metric}_mean"].between(0, 1).all()
+    assert (table["n_test_clips"] > 0).all()
+    markdown = (demo_run / "results/tables/demo_song_disjoint.md").read_text()
+    assert all(model in markdown for model in MODELS)
+
+
+def test_predictions_are_probabilities(demo_run):
+    predictions = pd.read_parquet(demo_run / "results/demo/models/symbolic_lr/main/seed0/predictions.parquet")
+    assert np.allclose(predictions[PROB_COLUMNS].sum(axis=1), 1.0)
+    assert predictions["predicted"].isin([1, 2, 3, 4]).all()
+    assert (demo_run / "results/demo/models/symbolic_lr/main/seed0/confusion.png").stat().st_size > 0
+
+
+def test_broken_items_are_in_the_ledger_and_the_run_finished(demo_run):
+    ledger = pd.read_csv(demo_run / "results/ledger.csv")
+    reasons = set(zip(ledger["stage"], ledger["reason"], strict=True))
+    assert ("download", "unavailable") in reasons
+    assert ("symbolic_oracle", "corrupt_midi") in reasons
+    broken_song = ledger.loc[ledger["stage"] == "download", "item"].iloc[0]
+    clips = pd.read_parquet(demo_run / "results/demo/audio/clips.parquet")
+    assert set(clips.loc[clips["song_id"] == broken_song, "status"]) == {"no_song_audio"}
+    assert (clips["status"] == "ok").sum() == len(clips) - (clips["song_id"] == broken_song).sum()
+
+
+def test_every_run_is_in_mlflow(demo_run):
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{demo_run / 'results/mlflow/mlflow.db'}")
+    experiment = client.get_experiment_by_name("merflow/demo/song_disjoint")
+    runs = client.search_runs([experiment.experiment_id])
+    assert len(runs) == len(MODELS) * len(CONFIG["seeds"])
+    assert {r.data.tags["merflow.model"] for r in runs} == set(MODELS)
+    assert all(0 <= r.data.metrics["test_accuracy"] <= 1 for r in runs)
+
+
+def test_key_and_tokens_caches(demo_run):
+    keys = pd.read_parquet(demo_run / "results/demo/features/symbolic/oracle/keys.parquet")
+    assert keys["mode"].isin(["major", "minor"]).all()
+    tokens = pd.read_parquet(demo_run / "results/demo/features/symbolic/oracle/tokens_midi_like.parquet")
+    assert (tokens["n_tokens"] > 0).all()
+    assert max(max(t) for t in tokens["tokens"]) < 388
+
+
+def test_second_invocation_has_nothing_to_do(demo_run, repo_root):
+    result = snakemake(demo_run, repo_root, "--dry-run")
+    assert result.returncode == 0
+    assert "Nothing to be done" in result.stdout + result.stderr
