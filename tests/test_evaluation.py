@@ -47,3 +47,16 @@ def test_summary_mean_std_and_ci():
 def test_confusion_plot_is_a_png(tmp_path):
     plot_confusion([[3, 1, 0, 0], [0, 2, 0, 0], [0, 0, 4, 1], [0, 0, 0, 5]], tmp_path / "c.png", "test")
     assert (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_mcnemar_known_answer():
+    from merflow.evaluation import mcnemar_test
+
+    y = np.array([1] * 20)
+    a = np.array([1] * 15 + [2] * 5)  # 15 right
+    b = np.array([2] * 10 + [1] * 10)  # 10 right; right where a is wrong on 5, wrong where a is right on 10
+    result = mcnemar_test(y, a, b)
+    assert (result["a_only"], result["b_only"]) == (10, 5)
+    # exact two-sided binomial test, 10 of 15 discordant pairs: p = 0.3018
+    assert result["p_value"] == pytest.approx(0.30175781, abs=1e-6)
+    assert mcnemar_test(y, a, a)["p_value"] == 1.0

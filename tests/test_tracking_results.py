@@ -98,3 +98,45 @@ def test_mlflow_logging_is_idempotent(tmp_path):
     assert run.data.params["code_version"] == "abc123abc123"
     history = client.get_metric_history(run.info.run_id, "val_accuracy_by_C")
     assert [m.value for m in sorted(history, key=lambda m: m.step)] == [0.5, 0.6]
+
+
+def test_paired_comparisons_per_seed():
+    from merflow.results import paired_comparisons
+
+    clips = [f"c{i}" for i in range(10)]
+    truth = [1] * 10
+
+    def predictions(right: int) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "clip_id": clips,
+                "split": "test",
+                "quadrant": truth,
+                "predicted": [1] * right + [2] * (10 - right),
+            }
+        )
+
+    table = paired_comparisons(
+        {("a", "main", 0): predictions(9), ("b", "main", 0): predictions(4), ("a", "main", 1): predictions(9)}
+    )
+    assert len(table) == 1  # seed 1 has no run of b
+    row = table.iloc[0]
+    assert (row["model_a"], row["model_b"], row["seed"], row["n_parts"], row["n_clips"]) == (
+        "a",
+        "b",
+        0,
+        1,
+        10,
+    )
+    assert (row["a_only"], row["b_only"]) == (5, 0)
+    assert row["p_value"] == pytest.approx(0.0625)
+
+
+def test_accuracy_plot_is_a_png(tmp_path):
+    from merflow.results import plot_accuracy
+
+    table = results_table(
+        [run_info("symbolic_lr_oracle", 0, 0.6), run_info("x", 0, 0.5)], "emopia", "official"
+    )
+    plot_accuracy(table, str(tmp_path / "acc.png"), "t")
+    assert (tmp_path / "acc.png").read_bytes()[:4] == b"\x89PNG"

@@ -13,6 +13,11 @@ Metrics
 - ``confusion``: 4x4 counts, rows = true quadrant, columns = predicted.
 Summaries over runs give mean, sample standard deviation (ddof=1; 0 for one run) and a
 95% bootstrap confidence interval of the mean.
+
+Paired comparison
+-----------------
+:func:`mcnemar_test` compares two models on the same clips: an exact two-sided binomial
+test on the discordant pairs (clips one model gets right and the other wrong).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy.stats import binomtest
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
 from merflow.io import atomic_path
@@ -81,6 +87,30 @@ def summarize(values: list[float] | np.ndarray, seed: int = 0) -> dict[str, floa
         "ci_low": float(low),
         "ci_high": float(high),
         "n_runs": len(values),
+    }
+
+
+def mcnemar_test(y_true: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray) -> dict[str, float]:
+    """Exact McNemar test of two models' predictions on the same clips, shape (n,) each.
+
+    Returns:
+        ``n``, ``a_only`` (clips only model A gets right), ``b_only``, ``accuracy_a``,
+        ``accuracy_b`` and the two-sided ``p_value`` (1.0 when there is no discordant pair).
+    """
+    y_true, pred_a, pred_b = (np.asarray(v) for v in (y_true, pred_a, pred_b))
+    if not (len(y_true) == len(pred_a) == len(pred_b)) or len(y_true) == 0:
+        raise ValueError("McNemar needs equal, non-zero numbers of labels and predictions")
+    right_a, right_b = pred_a == y_true, pred_b == y_true
+    a_only, b_only = int(np.sum(right_a & ~right_b)), int(np.sum(right_b & ~right_a))
+    discordant = a_only + b_only
+    p_value = binomtest(a_only, discordant, 0.5).pvalue if discordant else 1.0
+    return {
+        "n": len(y_true),
+        "a_only": a_only,
+        "b_only": b_only,
+        "accuracy_a": float(right_a.mean()),
+        "accuracy_b": float(right_b.mean()),
+        "p_value": float(p_value),
     }
 
 

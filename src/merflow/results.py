@@ -6,6 +6,10 @@ One table per dataset and split, one row per model, built from the ``metrics.jso
 each run. Every row states dataset, split, level (``clip``), seeds, number of runs,
 preset and code version. Published numbers come from ``paper_numbers.yaml`` (package
 data); ``diff_accuracy`` is ours minus the paper's.
+
+Paired comparisons (:func:`paired_comparisons`) test every pair of models on the clips
+both predicted, run by run (same partition and seed): exact McNemar tests per run and on
+the pooled counts of all runs.
 """
 
 from __future__ import annotations
@@ -13,10 +17,12 @@ from __future__ import annotations
 from importlib.resources import files
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import yaml
 
-from merflow.evaluation import HEADLINE_METRICS, summarize
+from merflow.evaluation import HEADLINE_METRICS, mcnemar_test, summarize
+from merflow.io import atomic_path
 
 PAPER_NUMBERS_FILE = "paper_numbers.yaml"
 
@@ -97,3 +103,97 @@ def to_markdown(table: pd.DataFrame, dataset: str, split: str) -> str:
     if references:
         lines += ["", "Published numbers: " + "; ".join(references) + "."]
     return "\n".join(lines) + "\n"
+
+
+def paired_comparisons(predictions: dict[tuple[str, str, int], pd.DataFrame]) -> pd.DataFrame:
+    """McNemar tests between every pair of models, one per seed.
+
+    For each seed the test clips of all partitions are pooled (partitions such as folds
+    have disjoint test clips, so every clip counts once); seeds are not pooled because
+    they reuse the same clips.
+
+    Args:
+        predictions: ``(model, part, seed) -> predictions table`` (``clip_id``, ``split``,
+            ``quadrant``, ``predicted``); only test clips are compared.
+
+    Returns:
+        One row per model pair and seed: ``model_a``, ``model_b``, ``seed``, ``n_parts``,
+        ``n_clips``, ``accuracy_a``, ``accuracy_b``, ``a_only``/``b_only`` (discordant
+        counts) and the exact McNemar ``p_value``.
+    """
+    models = sorted({model for model, _, _ in predictions})
+    rows = []
+    for i, model_a in enumerate(models):
+        for model_b in models[i + 1 :]:
+            shared = {(p, s) for m, p, s in predictions if m == model_a} & {
+                (p, s) for m, p, s in predictions if m == model_b
+            }
+            for seed in sorted({s for _, s in shared}):
+                parts = sorted(p for p, s in shared if s == seed)
+                pairs = [
+                    _test_pairs(predictions[(model_a, part, seed)], predictions[(model_b, part, seed)])
+                    for part in parts
+                ]
+                joined = pd.concat(pairs, ignore_index=True)
+                if joined.empty:
+                    continue
+                test = mcnemar_test(joined["quadrant"], joined["predicted_a"], joined["predicted_b"])
+                rows.append(
+                    {
+                        "model_a": model_a,
+                        "model_b": model_b,
+                        "seed": seed,
+                        "n_parts": len(parts),
+                        "n_clips": test["n"],
+                        "accuracy_a": test["accuracy_a"],
+                        "accuracy_b": test["accuracy_b"],
+                        "a_only": test["a_only"],
+                        "b_only": test["b_only"],
+                        "p_value": test["p_value"],
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def _test_pairs(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
+    """Test clips predicted by both models, with ``predicted_a`` and ``predicted_b``."""
+    test_a, test_b = a[a["split"] == "test"], b[b["split"] == "test"]
+    return test_a.merge(test_b, on=["clip_id", "quadrant"], suffixes=("_a", "_b"))
+
+
+def plot_accuracy(table: pd.DataFrame, path: str, title: str) -> None:
+    """Bar chart of 4Q accuracy per model (mean, error bar = std over runs), paper numbers as dots."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(max(4.0, 1.1 * len(table) + 2), 3.6), dpi=120)
+    positions = np.arange(len(table))
+    ax.bar(
+        positions,
+        table["accuracy_mean"],
+        yerr=table["accuracy_std"],
+        capsize=4,
+        color="#4c72b0",
+        label="ours",
+    )
+    has_paper = table["paper_accuracy"].notna()
+    if has_paper.any():
+        ax.scatter(
+            positions[has_paper],
+            table.loc[has_paper, "paper_accuracy"],
+            color="#dd8452",
+            zorder=3,
+            label="paper",
+        )
+    ax.axhline(0.25, color="grey", linestyle=":", linewidth=1, label="chance (4 classes)")
+    ax.set_xticks(positions, table["model"], rotation=30, ha="right")
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("4Q accuracy (test)")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7, loc="upper right")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)

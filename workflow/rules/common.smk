@@ -162,3 +162,7 @@ def model_settings(wildcards):
 
 def dataset_metrics(wildcards):
     return metrics_files(wildcards.dataset)
+
+
+def dataset_predictions(wildcards):
+    return [f"{run}/predictions.parquet" for run in run_dirs(wildcards.dataset)]

@@ -5,6 +5,7 @@
 rule results_table:
     input:
         metrics=dataset_metrics,
+        predictions=dataset_predictions,
     output:
         markdown=report(
             "results/tables/{dataset}_{split}.md",
@@ -12,6 +13,12 @@ rule results_table:
             category="Results tables",
         ),
         csv="results/tables/{dataset}_{split}.csv",
+        paired="results/tables/{dataset}_{split}_paired.csv",
+        plot=report(
+            "results/plots/{dataset}_{split}_accuracy.png",
+            caption="../report/accuracy_plot.rst",
+            category="Plots",
+        ),
     log:
         "logs/results/table_{dataset}_{split}.log",
     benchmark:

@@ -1,22 +1,37 @@
-"""Snakemake script: the results table of one dataset and split (Markdown and CSV)."""
+"""Snakemake script: results table, paired comparisons and accuracy plot of one dataset and split."""
+
+from pathlib import Path
+
+import pandas as pd
 
 from merflow.io import atomic_path, read_json, write_text
 from merflow.logs import setup_logging
-from merflow.results import results_table, to_markdown
+from merflow.results import paired_comparisons, plot_accuracy, results_table, to_markdown
 
 
-def main(metrics: list[str], dataset: str, split: str, markdown: str, csv: str) -> None:
-    table = results_table([read_json(p) for p in metrics], dataset, split)
-    with atomic_path(csv) as tmp:
+def write_csv(table: pd.DataFrame, path: str) -> None:
+    with atomic_path(path) as tmp:
         table.to_csv(tmp, index=False, float_format="%.4f")
-    write_text(to_markdown(table, dataset, split), markdown)
+
+
+def main(metrics: list[str], predictions: list[str], dataset: str, split: str, outputs) -> None:
+    runs = [read_json(p) for p in metrics]
+    table = results_table(runs, dataset, split)
+    write_csv(table, outputs.csv)
+    write_text(to_markdown(table, dataset, split), outputs.markdown)
+    by_run = {}
+    for path in predictions:
+        info = read_json(Path(path).with_name("training.json"))
+        by_run[(info["model"], info["part"], info["seed"])] = pd.read_parquet(path)
+    write_csv(paired_comparisons(by_run), outputs.paired)
+    plot_accuracy(table, outputs.plot, f"{dataset}, split {split}: 4Q accuracy (test, clip level)")
 
 
 setup_logging(snakemake.log[0])
 main(
     list(snakemake.input.metrics),
+    list(snakemake.input.predictions),
     snakemake.wildcards.dataset,
     snakemake.wildcards.split,
-    snakemake.output.markdown,
-    snakemake.output.csv,
+    snakemake.output,
 )
