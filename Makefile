@@ -9,7 +9,17 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CORES ?= 2
 
-.PHONY: setup demo test lint report clean-results
+# Debian packages: FluidSynth and a General MIDI piano SoundFont, for rendered audio.
+SYSTEM_PACKAGES := fluidsynth fluid-soundfont-gm
+SOUNDFONT := /usr/share/sounds/sf2/FluidR3_GM.sf2
+
+.PHONY: setup system demo test lint report clean-results
+
+system:
+	@if command -v fluidsynth >/dev/null && [ -f $(SOUNDFONT) ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; \
+	else echo "note: install $(SYSTEM_PACKAGES) for rendered audio; tests that need them will be skipped"; fi
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +34,7 @@ $(STAMP): pyproject.toml
 	ln -sf "$$($(BIN)/python -c 'import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())')" $(BIN)/ffmpeg
 	touch $(STAMP)
 
-setup: $(STAMP)
+setup: system $(STAMP)
 
 demo: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores $(CORES) --configfile config/demo.yaml

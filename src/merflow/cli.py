@@ -1,21 +1,53 @@
 """The ``merflow`` command line.
 
+Conventions
+-----------
 ``merflow info`` prints versions, the compute device and the paths the pipeline uses.
-The pipeline itself runs through Snakemake (see the README); ``predict`` and ``annotate``
-for labelling one's own music are planned on top of the trained models.
+The pipeline itself runs through Snakemake (see the README). On top of its trained runs
+(:mod:`merflow.inference`):
+
+``merflow predict FILE... [--run DIR | --results DIR [--dataset NAME] [--model NAME]] [--json]``
+    classifies MIDI/audio files: a summary per file on stdout, or with ``--json`` one JSON
+    list (one object per classified file). Each unreadable or unsupported file gets a line
+    ``merflow predict: FILE: reason: message`` on stderr; the other files are still
+    processed and the exit status is then 1.
+``merflow annotate DIR --out FILE.parquet [--run ... ] [--batch-size N]``
+    annotates every MIDI/audio file under DIR (recursively) into FILE.parquet, resumably,
+    with unreadable files in FILE.ledger.csv; progress (count, rate, ETA) on stderr. Exit
+    status 0 when the run completes, unreadable files included (they are in the ledger).
+
+Without ``--run``, the run is :func:`merflow.inference.find_run` of ``--results`` (default
+``results``): the best test accuracy, optionally among one dataset's or model's runs.
+A run that cannot be found or loaded gives a message on stderr and exit status 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.metadata
+import json
+import logging
 import platform
 import shutil
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from merflow import __version__
 from merflow.config import SCHEMA_PATH
+from merflow.errors import InputError
+from merflow.inference import (
+    DEFAULT_BATCH_SIZE,
+    ModelInfo,
+    Prediction,
+    Predictor,
+    RunError,
+    annotate,
+    find_run,
+    load_predictor,
+)
+from merflow.logs import LOG_FORMAT
 
 KEY_PACKAGES = (
     "torch",
@@ -32,6 +64,8 @@ KEY_PACKAGES = (
     "pandas",
     "pyarrow",
 )
+DEFAULT_RESULTS = Path("results")
+EXIT_OK, EXIT_FILE_ERRORS, EXIT_RUN_ERROR = 0, 1, 2
 
 
 def package_versions() -> dict[str, str]:
@@ -84,6 +118,119 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def _stderr_logging(level: int) -> Iterator[None]:
+    """Log records of ``level`` and above to the current stderr for the duration of a command."""
+    root = logging.getLogger()
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    previous_level = root.level
+    root.addHandler(handler)
+    root.setLevel(level)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(previous_level)
+
+
+def _predictor(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Predictor:
+    """The run named by ``--run``, or the best one under ``--results`` (see the module docstring)."""
+    if args.run is not None and (args.model is not None or args.dataset is not None):
+        parser.error("--run names the run itself: do not combine it with --model or --dataset")
+    run_dir = args.run or find_run(args.results, dataset=args.dataset, model=args.model)
+    return load_predictor(run_dir)
+
+
+def format_prediction(prediction: Prediction) -> str:
+    """Human-readable summary of one :class:`merflow.inference.Prediction`, several lines."""
+    level = {1: "high", 0: "low"}
+    probabilities = "  ".join(f"{name} {p:.3f}" for name, p in prediction.probabilities.items())
+    source = f"{prediction.input}, {prediction.n_notes} notes"
+    if prediction.transcriber:
+        source += f" transcribed by {prediction.transcriber}"
+    return "\n".join(
+        [
+            f"{prediction.file}",
+            f"  quadrant       {prediction.label}",
+            f"  probabilities  {probabilities}",
+            f"  valence        {level[prediction.valence]} (P(high) = {prediction.valence_probability:.3f})",
+            f"  arousal        {level[prediction.arousal]} (P(high) = {prediction.arousal_probability:.3f})",
+            f"  key            {prediction.key} (r = {prediction.key_correlation:.2f})",
+            f"  input          {source}",
+        ]
+    )
+
+
+def format_model(info: ModelInfo) -> str:
+    """One line naming the run of a :class:`merflow.inference.ModelInfo`."""
+    accuracy = "" if info.test_accuracy is None else f", test accuracy {info.test_accuracy:.3f}"
+    return (
+        f"model {info.model} ({info.estimator} on {info.features} features, source {info.source}; "
+        f"{info.dataset} {info.part} seed {info.seed}{accuracy}) from {info.run_dir}"
+    )
+
+
+def cmd_predict(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """``merflow predict``: classify files, report each unreadable one, exit 1 if any."""
+    try:
+        predictor = _predictor(args, parser)
+    except RunError as error:
+        print(f"merflow predict: {error}", file=sys.stderr)
+        return EXIT_RUN_ERROR
+    results = predictor.predict_files(args.files)
+    predictions = []
+    for file, result in zip(args.files, results, strict=True):
+        if isinstance(result, InputError):
+            print(f"merflow predict: {file}: {result.reason}: {result.message}", file=sys.stderr)
+        else:
+            predictions.append(result)
+    if args.json:
+        print(json.dumps([p.to_dict() for p in predictions], indent=2))
+    else:
+        print(format_model(predictor.info))
+        for prediction in predictions:
+            print(format_prediction(prediction))
+    return EXIT_FILE_ERRORS if len(predictions) < len(results) else EXIT_OK
+
+
+def cmd_annotate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """``merflow annotate``: resumable annotation of a folder into parquet plus a ledger."""
+    if args.batch_size < 1:
+        parser.error(f"--batch-size must be >= 1, got {args.batch_size}")
+    if not args.dir.is_dir():
+        parser.error(f"{args.dir} is not a folder")
+    try:
+        predictor = _predictor(args, parser)
+        print(format_model(predictor.info), file=sys.stderr)
+        summary = annotate(args.dir, args.out, predictor, batch_size=args.batch_size)
+    except RunError as error:
+        print(f"merflow annotate: {error}", file=sys.stderr)
+        return EXIT_RUN_ERROR
+    print(
+        f"{summary.n_files} music files: {summary.n_skipped} already annotated, "
+        f"{summary.n_annotated} annotated now, {summary.n_failed} unreadable "
+        f"(ledger {summary.ledger}); annotations in {summary.out}",
+        file=sys.stderr,
+    )
+    return EXIT_OK
+
+
+def _add_run_options(command: argparse.ArgumentParser) -> None:
+    """``--run``, or ``--results`` with ``--dataset`` / ``--model`` to pick one."""
+    command.add_argument(
+        "--run", type=Path, help="trained run folder (results/<dataset>/models/<model>/<part>/seed<k>)"
+    )
+    command.add_argument(
+        "--results",
+        type=Path,
+        default=DEFAULT_RESULTS,
+        help="without --run: pick the run with the best test accuracy under this folder (default: results)",
+    )
+    command.add_argument("--dataset", help="without --run: only runs of this dataset")
+    command.add_argument("--model", help="without --run: only runs of this model name")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="merflow",
@@ -93,12 +240,38 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     info = commands.add_parser("info", help="print versions, compute device and paths")
     info.set_defaults(func=cmd_info)
+    predict = commands.add_parser(
+        "predict", help="emotion quadrant, valence, arousal and key of MIDI/audio files"
+    )
+    predict.add_argument("files", nargs="+", metavar="FILE", help=".mid/.midi or .wav/.mp3/.flac files")
+    predict.add_argument("--json", action="store_true", help="print a JSON list, one object per file")
+    _add_run_options(predict)
+    predict.set_defaults(func=cmd_predict, log_level=logging.WARNING)
+    annotate_parser = commands.add_parser(
+        "annotate", help="annotate every MIDI/audio file of a folder into parquet"
+    )
+    annotate_parser.add_argument("dir", type=Path, metavar="DIR", help="folder searched recursively")
+    annotate_parser.add_argument(
+        "--out", type=Path, required=True, metavar="FILE.parquet", help="annotation table"
+    )
+    annotate_parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=DEFAULT_BATCH_SIZE,
+        help=f"files per batch, the parquet is rewritten after each (default: {DEFAULT_BATCH_SIZE})",
+    )
+    _add_run_options(annotate_parser)
+    annotate_parser.set_defaults(func=cmd_annotate, log_level=logging.INFO)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return args.func(args)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.func is cmd_info:
+        return cmd_info(args)
+    with _stderr_logging(args.log_level):
+        return args.func(args, parser)
 
 
 if __name__ == "__main__":

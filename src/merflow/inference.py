@@ -1,0 +1,659 @@
+"""Emotion of one's own piano music with a trained run: predict files, annotate folders.
+
+Conventions
+-----------
+**Runs.** A trained run is a folder of the pipeline's layout
+``<results>/<dataset>/models/<model>/<part>/seed<k>/`` holding ``model.joblib`` (a
+scikit-learn pipeline over the columns ``training.json -> history.feature_names``, in that
+order), ``training.json`` (``settings``: ``estimator``, ``features`` = ``symbolic`` |
+``audio``, ``source``; ``dataset``, ``model``, ``part``, ``seed``) and, when evaluated,
+``metrics.json`` (test metrics). :func:`load_predictor` checks that the files exist and agree
+(feature count, classes 1..4, names the extractor computes, identity fields) and raises
+:class:`RunError` otherwise. ``joblib`` unpickles arbitrary objects: load trusted runs only.
+
+:func:`find_run` picks a run under a results folder: among the runs of that layout that
+match ``dataset`` / ``model`` (all when None) and have a test accuracy in ``metrics.json``,
+the one with the highest test 4Q accuracy; ties go to the run whose path relative to the
+results folder sorts first (``seed0`` before ``seed1``).
+
+**Inputs.** MIDI (:data:`MIDI_SUFFIXES`) is read with :func:`merflow.midi.read_notes`.
+Audio (:data:`AUDIO_SUFFIXES`) is always transcribed (for the key, and for the features of
+symbolic models) with the run's AMT backend: its ``source`` when that is an AMT backend,
+otherwise (``oracle``, ``audio``) :data:`DEFAULT_AMT_BACKEND`. The transcription passes
+through a MIDI file written by :func:`merflow.midi.write_notes` and read back, exactly as
+the pipeline's transcription and feature stages do, so a clip gives the features the model
+was trained on. Audio models take audio features of the file itself; for a MIDI file they
+take those of its rendering by :func:`merflow.synth.render` (the demo's synthesizer; real
+recordings differ). Other suffixes, and files that cannot be read, raise
+:class:`~merflow.errors.InputError` (reasons ``unsupported_format``, ``missing_file``,
+``corrupt_midi``, ``no_notes``, ``corrupt_audio``, ``silent_audio``); audio in which the
+transcription finds no note is ``no_notes`` for audio models too (the key needs notes).
+
+**Settings as in training.** Audio features use :class:`AudioFeatureConfig` from, in order:
+``training.json -> audio_features`` (a dict of its fields); else the parquet metadata of the
+run's own feature cache ``<results>/<dataset>/features/audio/statistics.parquet`` when its
+SHA-256 equals ``training.json -> features_sha256``; else the defaults (22050 Hz, the
+``features.audio`` config defaults). Transcription options come from
+``training.json -> transcription_options``; else the metadata of the run's transcription
+shards ``<results>/<dataset>/transcription/<backend>/shard_*.parquet`` when they all agree;
+else the backend's defaults (= the pipeline's config defaults).
+:attr:`Predictor.settings_origin` says which was used.
+
+**Outputs.** :class:`Prediction`: ``quadrant`` 1..4 is the argmax of ``probabilities``
+(``Q1``..``Q4``, summing to 1; ties to the lower quadrant, as in training). Valence and
+arousal come from the quadrant probabilities: P(high valence) = p1 + p4, P(high arousal) =
+p1 + p2, and the 0/1 decisions are 1 (high) when that probability is >= 0.5; they may
+disagree with the quadrant when its probability is split. ``key``/``mode`` are the
+Krumhansl-Kessler key (:mod:`merflow.tonality`) of the MIDI or the transcription.
+
+**Annotation.** :func:`annotate` writes one row per readable file under a folder
+(:data:`ANNOTATION_COLUMNS`; ``path`` is the absolute path, ``size`` bytes, ``mtime_ns`` the
+modification time) to a parquet file, rewritten atomically after every batch, with the run
+in its metadata. A rerun skips files whose (path, size, mtime_ns) is already there,
+re-annotates changed files and keeps rows of files that have gone. Unreadable files are
+rows of a ledger CSV beside the output (``<out stem>.ledger.csv``), retried on every rerun.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+
+from merflow.errors import InputError
+from merflow.features.audio import (
+    AudioFeatureConfig,
+    audio_stat_names,
+    audio_statistics,
+    frame_features,
+    load_audio,
+)
+from merflow.features.symbolic import SYMBOLIC_FEATURE_NAMES, symbolic_statistics
+from merflow.io import read_json, read_parquet_metadata, write_parquet
+from merflow.labels import QUADRANT_NAMES, QUADRANTS, arousal_of, valence_of
+from merflow.ledger import Ledger
+from merflow.logs import Progress
+from merflow.midi import Notes, read_notes, write_notes
+from merflow.provenance import file_sha256
+from merflow.synth import render
+from merflow.tonality import estimate_key
+from merflow.training import PROB_COLUMNS, _probabilities_per_quadrant
+from merflow.transcription import TRANSCRIBERS, Transcriber, get_transcriber
+
+log = logging.getLogger(__name__)
+
+MIDI_SUFFIXES = (".mid", ".midi")
+AUDIO_SUFFIXES = (".wav", ".mp3", ".flac")
+SUPPORTED_SUFFIXES = MIDI_SUFFIXES + AUDIO_SUFFIXES
+MODEL_FILE = "model.joblib"
+TRAINING_FILE = "training.json"
+METRICS_FILE = "metrics.json"
+#: Run folders below a results folder: ``<dataset>/models/<model>/<part>/seed<k>``.
+RUN_PATTERN = "*/models/*/*/seed*"
+SYMBOLIC, AUDIO = "symbolic", "audio"  # feature kinds; AUDIO is also an input kind, beside MIDI
+MIDI = "midi"
+FEATURE_KINDS = (SYMBOLIC, AUDIO)
+ORACLE_SOURCE = "oracle"
+#: AMT backend for audio input when the run's source is not one (``oracle``, ``audio``).
+DEFAULT_AMT_BACKEND = "basic_pitch"
+#: A valence/arousal probability at or above this is "high" (1).
+DECISION_THRESHOLD = 0.5
+QUADRANT_KEYS = tuple(f"Q{q}" for q in QUADRANTS)
+DEFAULT_BATCH_SIZE = 32
+LEDGER_STAGE = "annotate"
+LEDGER_SUFFIX = ".ledger.csv"
+FILE_ID_COLUMNS = ["path", "size", "mtime_ns"]
+ANNOTATION_COLUMNS = [
+    *FILE_ID_COLUMNS,
+    "input",
+    "quadrant",
+    *PROB_COLUMNS,
+    "valence",
+    "valence_probability",
+    "arousal",
+    "arousal_probability",
+    "key",
+    "mode",
+    "key_correlation",
+    "n_notes",
+    "transcriber",
+]
+#: Origins of the audio-feature / transcription settings (:attr:`Predictor.settings_origin`).
+FROM_TRAINING, FROM_CACHE, FROM_DEFAULTS = "training.json", "pipeline caches", "defaults"
+
+
+class RunError(ValueError):
+    """A trained run cannot be found or loaded: missing files, or files that disagree."""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Identity of the trained run a prediction comes from.
+
+    Attributes:
+        run_dir: absolute path of the run folder.
+        model, dataset, part, seed: as in ``training.json``.
+        estimator, features, source: the model's settings.
+        test_accuracy: 4Q accuracy on the test split (``metrics.json``), None if absent.
+    """
+
+    run_dir: str
+    model: str
+    dataset: str
+    part: str
+    seed: int
+    estimator: str
+    features: str
+    source: str
+    test_accuracy: float | None
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Emotion and key of one file (see the module conventions).
+
+    Attributes:
+        file: the file as given.
+        input: ``midi`` or ``audio``.
+        quadrant: 1..4, argmax of ``probabilities``.
+        probabilities: ``{"Q1": p1, ..., "Q4": p4}``, summing to 1.
+        valence, arousal: 1 high / 0 low, from ``valence_probability`` / ``arousal_probability``.
+        valence_probability: P(high valence) = p1 + p4.
+        arousal_probability: P(high arousal) = p1 + p2.
+        key: Krumhansl-Kessler key name, e.g. ``A minor``; ``mode``: ``major`` or ``minor``.
+        key_correlation: correlation of the key's profile, in [-1, 1].
+        n_notes: notes in the MIDI file or the transcription.
+        transcriber: AMT backend used (audio input), else None.
+        model: the run used.
+    """
+
+    file: str
+    input: str
+    quadrant: int
+    probabilities: dict[str, float]
+    valence: int
+    valence_probability: float
+    arousal: int
+    arousal_probability: float
+    key: str
+    mode: str
+    key_correlation: float
+    n_notes: int
+    transcriber: str | None
+    model: ModelInfo
+
+    @property
+    def label(self) -> str:
+        """Name of the quadrant, e.g. ``Q1 happy``."""
+        return QUADRANT_NAMES[self.quadrant]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict: the attributes, ``label``, and ``model`` as a dict."""
+        return {**asdict(self), "label": self.label}
+
+
+@dataclass(frozen=True)
+class _Analysis:
+    """What a file yields before classification: features in model order, notes, key source."""
+
+    features: np.ndarray
+    notes: Notes
+    input: str
+    transcriber: str | None
+
+
+def file_kind(path: Path) -> str:
+    """``midi`` or ``audio`` from the suffix (case-insensitive).
+
+    Raises:
+        InputError: ``unsupported_format`` for any other suffix.
+    """
+    suffix = Path(path).suffix.lower()
+    if suffix in MIDI_SUFFIXES:
+        return MIDI
+    if suffix in AUDIO_SUFFIXES:
+        return AUDIO
+    raise InputError(
+        Path(path).name,
+        "unsupported_format",
+        f"unsupported file type {suffix or '(no suffix)'!r}; expected one of {', '.join(SUPPORTED_SUFFIXES)}",
+        path,
+    )
+
+
+@dataclass
+class Predictor:
+    """A trained run ready to classify files; build it with :func:`load_predictor`.
+
+    Attributes:
+        pipeline: the fitted scikit-learn pipeline.
+        feature_names: its input columns, in order.
+        info: identity of the run.
+        audio_config: audio-feature settings (used by audio models).
+        transcriber_name, transcriber_options: AMT backend for audio input.
+        settings_origin: where ``audio_config`` and the transcription options came from
+            (``{"audio_features": ..., "transcription": ...}``, values :data:`FROM_TRAINING`,
+            :data:`FROM_CACHE` or :data:`FROM_DEFAULTS`).
+    """
+
+    pipeline: Any
+    feature_names: tuple[str, ...]
+    info: ModelInfo
+    audio_config: AudioFeatureConfig
+    transcriber_name: str
+    transcriber_options: dict[str, Any]
+    settings_origin: dict[str, str]
+    _transcriber: Transcriber | None = field(default=None, init=False, repr=False)
+
+    @property
+    def transcriber(self) -> Transcriber:
+        """The AMT backend, built on first use (MIDI-only use never loads it)."""
+        if self._transcriber is None:
+            self._transcriber = get_transcriber(self.transcriber_name, **self.transcriber_options)
+        return self._transcriber
+
+    def predict_file(self, path: str | Path) -> Prediction:
+        """Classify one MIDI or audio file.
+
+        Raises:
+            InputError: unsupported suffix or unreadable file (see the module conventions).
+        """
+        (result,) = self.predict_files([path])
+        if isinstance(result, InputError):
+            raise result
+        return result
+
+    def predict_files(self, paths: Sequence[str | Path]) -> list[Prediction | InputError]:
+        """Classify files, one model call for all readable ones.
+
+        Returns:
+            per path, in order, its :class:`Prediction` or the :class:`InputError` it raised.
+        """
+        results: list[Prediction | InputError | None] = [None] * len(paths)
+        analyses: dict[int, _Analysis] = {}
+        for i, path in enumerate(paths):
+            try:
+                analyses[i] = self._analyse(Path(path))
+            except InputError as error:
+                results[i] = error
+        if analyses:
+            x = np.stack([a.features for a in analyses.values()])
+            probabilities = _probabilities_per_quadrant(self.pipeline, x)
+            for (i, analysis), p in zip(analyses.items(), probabilities, strict=True):
+                results[i] = self._prediction(str(paths[i]), analysis, p)
+        return [r for r in results if r is not None]
+
+    def _analyse(self, path: Path) -> _Analysis:
+        """Notes and model features of one file."""
+        kind = file_kind(path)
+        item = path.name
+        transcriber = None
+        if kind == AUDIO:
+            transcriber = self.transcriber_name
+            notes = _through_midi_file(self.transcriber.transcribe(path, item), item)
+        else:
+            notes = read_notes(path, item)
+        if self.info.features == SYMBOLIC:
+            values = symbolic_statistics(notes)
+        else:
+            cfg = self.audio_config
+            y = load_audio(path, cfg.sample_rate, item) if kind == AUDIO else render(notes, cfg.sample_rate)
+            values = audio_statistics(frame_features(y, cfg))
+        features = np.array([values[name] for name in self.feature_names], dtype=np.float64)
+        return _Analysis(features=features, notes=notes, input=kind, transcriber=transcriber)
+
+    def _prediction(self, file: str, analysis: _Analysis, p: np.ndarray) -> Prediction:
+        key = estimate_key(analysis.notes)
+        p_valence = float(p @ valence_of(QUADRANTS))
+        p_arousal = float(p @ arousal_of(QUADRANTS))
+        return Prediction(
+            file=file,
+            input=analysis.input,
+            quadrant=int(QUADRANTS[int(np.argmax(p))]),
+            probabilities={name: float(v) for name, v in zip(QUADRANT_KEYS, p, strict=True)},
+            valence=int(p_valence >= DECISION_THRESHOLD),
+            valence_probability=p_valence,
+            arousal=int(p_arousal >= DECISION_THRESHOLD),
+            arousal_probability=p_arousal,
+            key=key.name,
+            mode=key.mode,
+            key_correlation=key.correlation,
+            n_notes=len(analysis.notes),
+            transcriber=analysis.transcriber,
+            model=self.info,
+        )
+
+
+def _through_midi_file(notes: Notes, item: str) -> Notes:
+    """``notes`` written as MIDI and read back, as the pipeline stores transcriptions."""
+    with tempfile.TemporaryDirectory(prefix="merflow-predict-") as tmp:
+        midi_path = Path(tmp) / "transcription.mid"
+        write_notes(notes, midi_path)
+        return read_notes(midi_path, item)
+
+
+def _read_run_json(path: Path) -> dict[str, Any]:
+    try:
+        data = read_json(path)
+    except (OSError, ValueError) as exc:
+        raise RunError(f"{path}: cannot read JSON ({exc})") from exc
+    if not isinstance(data, dict):
+        raise RunError(f"{path}: expected a JSON object")
+    return data
+
+
+def _dataset_dir(run_dir: Path) -> Path | None:
+    """``<results>/<dataset>`` of a run in the pipeline layout, else None."""
+    parents = run_dir.parents
+    if len(parents) > 3 and parents[2].name == "models":
+        return parents[3]
+    return None
+
+
+def _audio_config(training: dict[str, Any], run_dir: Path) -> tuple[AudioFeatureConfig, str]:
+    """Audio-feature settings of the run and their origin (see the module conventions)."""
+    known = {f.name for f in fields(AudioFeatureConfig)}
+    if "audio_features" in training:
+        given = dict(training["audio_features"])
+        unknown = sorted(set(given) - known)
+        if unknown:
+            raise RunError(f"{run_dir / TRAINING_FILE}: unknown audio_features fields {unknown}")
+        return AudioFeatureConfig(**given), FROM_TRAINING
+    dataset_dir = _dataset_dir(run_dir)
+    cache = None if dataset_dir is None else dataset_dir / "features" / "audio" / "statistics.parquet"
+    if cache is not None and cache.is_file() and file_sha256(cache) == training.get("features_sha256"):
+        metadata = read_parquet_metadata(cache)
+        return AudioFeatureConfig(**{k: v for k, v in metadata.items() if k in known}), FROM_CACHE
+    return AudioFeatureConfig(), FROM_DEFAULTS
+
+
+def _transcription(training: dict[str, Any], run_dir: Path) -> tuple[str, dict[str, Any], str]:
+    """AMT backend for audio input, its options and their origin (see the module conventions)."""
+    source = training["settings"].get("source", ORACLE_SOURCE)
+    backend = source if source in TRANSCRIBERS and source != ORACLE_SOURCE else DEFAULT_AMT_BACKEND
+    if "transcription_options" in training:
+        return backend, dict(training["transcription_options"]), FROM_TRAINING
+    dataset_dir = _dataset_dir(run_dir)
+    shards = (
+        []
+        if dataset_dir is None
+        else sorted((dataset_dir / "transcription" / backend).glob("shard_*.parquet"))
+    )
+    options = [read_parquet_metadata(shard).get("options") for shard in shards]
+    if options and all(o is not None and o == options[0] for o in options):
+        return backend, dict(options[0]), FROM_CACHE
+    return backend, {}, FROM_DEFAULTS
+
+
+def _expected_feature_names(features: str, cfg: AudioFeatureConfig) -> list[str]:
+    return list(SYMBOLIC_FEATURE_NAMES) if features == SYMBOLIC else audio_stat_names(cfg)
+
+
+def load_predictor(run_dir: str | Path) -> Predictor:
+    """Load a trained run (``model.joblib`` + ``training.json``, ``metrics.json`` if present).
+
+    Raises:
+        RunError: the folder or a file is missing or unreadable, ``training.json`` lacks a
+            field, the model is not a classifier over ``history.feature_names`` with classes
+            in 1..4, the feature names are not ones this version computes, or
+            ``metrics.json`` names another run.
+    """
+    run_dir = Path(run_dir).resolve()
+    if not run_dir.is_dir():
+        raise RunError(f"{run_dir}: run folder does not exist")
+    for name in (MODEL_FILE, TRAINING_FILE):
+        if not (run_dir / name).is_file():
+            raise RunError(f"{run_dir}: no {name} (is this a trained run folder?)")
+    training = _read_run_json(run_dir / TRAINING_FILE)
+    try:
+        settings = training["settings"]
+        feature_names = tuple(training["history"]["feature_names"])
+        identity = {k: training[k] for k in ("model", "dataset", "part", "seed")}
+        features = settings["features"]
+    except (KeyError, TypeError) as exc:
+        raise RunError(f"{run_dir / TRAINING_FILE}: missing field {exc}") from exc
+    if features not in FEATURE_KINDS:
+        raise RunError(f"{run_dir / TRAINING_FILE}: features {features!r} is not one of {FEATURE_KINDS}")
+    metrics = _read_run_json(run_dir / METRICS_FILE) if (run_dir / METRICS_FILE).is_file() else {}
+    disagree = [k for k, v in identity.items() if k in metrics and metrics[k] != v]
+    if disagree:
+        raise RunError(f"{run_dir}: {METRICS_FILE} and {TRAINING_FILE} disagree on {disagree}")
+    try:
+        pipeline = joblib.load(run_dir / MODEL_FILE)
+    except Exception as exc:  # unpickling raises many types
+        raise RunError(
+            f"{run_dir / MODEL_FILE}: cannot load the model ({type(exc).__name__}: {exc})"
+        ) from exc
+    _check_model(pipeline, feature_names, run_dir)
+    audio_config, audio_origin = _audio_config(training, run_dir)
+    unknown = sorted(set(feature_names) - set(_expected_feature_names(features, audio_config)))
+    if unknown:
+        raise RunError(
+            f"{run_dir}: {len(unknown)} feature names of {TRAINING_FILE} are not {features} features "
+            f"computed with {audio_config}: {unknown[:5]}"
+        )
+    backend, options, transcription_origin = _transcription(training, run_dir)
+    info = ModelInfo(
+        run_dir=str(run_dir),
+        model=str(identity["model"]),
+        dataset=str(identity["dataset"]),
+        part=str(identity["part"]),
+        seed=int(identity["seed"]),
+        estimator=str(settings.get("estimator", "")),
+        features=features,
+        source=str(settings.get("source", "")),
+        test_accuracy=_test_accuracy(metrics),
+    )
+    return Predictor(
+        pipeline=pipeline,
+        feature_names=feature_names,
+        info=info,
+        audio_config=audio_config,
+        transcriber_name=backend,
+        transcriber_options=options,
+        settings_origin={"audio_features": audio_origin, "transcription": transcription_origin},
+    )
+
+
+def _check_model(pipeline: Any, feature_names: tuple[str, ...], run_dir: Path) -> None:
+    """The model must give probabilities over quadrants from ``len(feature_names)`` columns."""
+    where = run_dir / MODEL_FILE
+    if not hasattr(pipeline, "predict_proba") or not hasattr(pipeline, "classes_"):
+        raise RunError(f"{where}: {type(pipeline).__name__} is not a fitted probabilistic classifier")
+    n_in = getattr(pipeline, "n_features_in_", len(feature_names))
+    if n_in != len(feature_names):
+        raise RunError(
+            f"{where}: the model takes {n_in} features but {TRAINING_FILE} lists {len(feature_names)}"
+        )
+    classes = set(np.asarray(pipeline.classes_).tolist())
+    if not classes <= set(QUADRANTS):
+        raise RunError(f"{where}: classes {sorted(classes)} are not quadrants 1..4")
+
+
+def _test_accuracy(metrics: dict[str, Any]) -> float | None:
+    accuracy = metrics.get("test", {}).get("accuracy") if isinstance(metrics.get("test"), dict) else None
+    return None if accuracy is None else float(accuracy)
+
+
+def list_runs(results_dir: str | Path) -> pd.DataFrame:
+    """Evaluated runs under ``results_dir`` (layout :data:`RUN_PATTERN`).
+
+    Returns:
+        one row per run with ``run_dir`` (Path), ``name`` (path relative to ``results_dir``),
+        ``dataset``, ``model``, ``test_accuracy`` (NaN without ``metrics.json`` test metrics),
+        sorted by ``name``.
+    """
+    results_dir = Path(results_dir)
+    rows = []
+    for run_dir in sorted(results_dir.glob(RUN_PATTERN)):
+        if not (run_dir / MODEL_FILE).is_file():
+            continue
+        metrics_path = run_dir / METRICS_FILE
+        accuracy = _test_accuracy(_read_run_json(metrics_path)) if metrics_path.is_file() else None
+        rows.append(
+            {
+                "run_dir": run_dir,
+                "name": run_dir.relative_to(results_dir).as_posix(),
+                "dataset": run_dir.parents[3].name,
+                "model": run_dir.parents[1].name,
+                "test_accuracy": np.nan if accuracy is None else accuracy,
+            }
+        )
+    return pd.DataFrame(rows, columns=["run_dir", "name", "dataset", "model", "test_accuracy"])
+
+
+def find_run(results_dir: str | Path, dataset: str | None = None, model: str | None = None) -> Path:
+    """The evaluated run with the best test 4Q accuracy (ties: first relative path by name).
+
+    Args:
+        results_dir: the pipeline's results folder.
+        dataset: only runs of this dataset (all when None).
+        model: only runs of this model name (all when None).
+
+    Raises:
+        RunError: no evaluated run matches (the message lists the models found).
+    """
+    runs = list_runs(results_dir)
+    chosen = runs
+    if dataset is not None:
+        chosen = chosen[chosen["dataset"] == dataset]
+    if model is not None:
+        chosen = chosen[chosen["model"] == model]
+    chosen = chosen.dropna(subset=["test_accuracy"])
+    if chosen.empty:
+        available = sorted({f"{r.dataset}/{r.model}" for r in runs.itertuples()})
+        wanted = ", ".join(f"{k}={v}" for k, v in (("dataset", dataset), ("model", model)) if v) or "any"
+        raise RunError(
+            f"no evaluated run ({RUN_PATTERN}/{METRICS_FILE}) under {results_dir} matches {wanted}; "
+            f"found: {', '.join(available) or 'none'}"
+        )
+    best = chosen.sort_values(["test_accuracy", "name"], ascending=[False, True]).iloc[0]
+    return Path(best["run_dir"])
+
+
+def ledger_path_for(out: str | Path) -> Path:
+    """The ledger beside an annotation file: ``x.parquet`` -> ``x.ledger.csv``."""
+    out = Path(out)
+    return out.with_name(out.stem + LEDGER_SUFFIX)
+
+
+def music_files(root: str | Path) -> list[Path]:
+    """Files under ``root`` (recursively) with a supported suffix, sorted by path."""
+    return sorted(p for p in Path(root).rglob("*") if p.suffix.lower() in SUPPORTED_SUFFIXES and p.is_file())
+
+
+def annotation_row(prediction: Prediction, path: Path) -> dict[str, Any]:
+    """One row of :data:`ANNOTATION_COLUMNS` for ``prediction`` of the file ``path``."""
+    stat = path.stat()
+    probabilities = dict(zip(PROB_COLUMNS, prediction.probabilities.values(), strict=True))
+    values = {**prediction.to_dict(), **probabilities}
+    return {
+        "path": str(path.resolve()),
+        "size": stat.st_size,
+        "mtime_ns": stat.st_mtime_ns,
+        **{c: values[c] for c in ANNOTATION_COLUMNS if c not in FILE_ID_COLUMNS},
+    }
+
+
+@dataclass(frozen=True)
+class AnnotationSummary:
+    """Outcome of :func:`annotate`: files found, already annotated, annotated now, failed."""
+
+    n_files: int
+    n_skipped: int
+    n_annotated: int
+    n_failed: int
+    out: Path
+    ledger: Path
+
+
+def _previous_annotations(out: Path, info: ModelInfo) -> pd.DataFrame:
+    """Rows of an earlier run of ``out`` (empty if none); it must come from the same run."""
+    if not out.is_file():
+        return pd.DataFrame(columns=ANNOTATION_COLUMNS)
+    previous_model = read_parquet_metadata(out).get("model", {})
+    if previous_model.get("run_dir") != info.run_dir:
+        raise RunError(
+            f"{out} holds annotations by the run {previous_model.get('run_dir')!r}, not {info.run_dir!r}: "
+            "use another output file or the same run"
+        )
+    return pd.read_parquet(out)
+
+
+def annotate(
+    root: str | Path,
+    out: str | Path,
+    predictor: Predictor,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    ledger_path: str | Path | None = None,
+) -> AnnotationSummary:
+    """Annotate every MIDI/audio file under ``root`` into the parquet ``out``, resumably.
+
+    Files are processed in batches of ``batch_size``; after each, ``out`` (previous rows
+    kept + new rows) and the ledger are rewritten atomically, so an interrupted run loses at
+    most one batch. Progress (count, rate, ETA) is logged at INFO after every batch.
+
+    Raises:
+        RunError: ``out`` was written with another run.
+        ValueError: ``batch_size`` < 1 or ``root`` is not a folder.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    root, out = Path(root), Path(out)
+    if not root.is_dir():
+        raise ValueError(f"{root} is not a folder")
+    ledger_path = ledger_path_for(out) if ledger_path is None else Path(ledger_path)
+    previous = _previous_annotations(out, predictor.info)
+    done_ids = set(previous[FILE_ID_COLUMNS].itertuples(index=False, name=None))
+    files = music_files(root)
+    todo = [p for p in files if _file_id(p) not in done_ids]
+    todo_paths = {str(p.resolve()) for p in todo}
+    kept = previous[~previous["path"].isin(todo_paths)]
+    log.info(
+        "%d music files under %s: %d already annotated, %d to do",
+        len(files),
+        root,
+        len(files) - len(todo),
+        len(todo),
+    )
+    ledger = Ledger(LEDGER_STAGE, root.name)
+    metadata = {"model": asdict(predictor.info), "settings_origin": predictor.settings_origin}
+    new_rows: list[dict[str, Any]] = []
+    progress = Progress(log, len(todo), "files", every=1)
+    for start in range(0, len(todo), batch_size):
+        batch = todo[start : start + batch_size]
+        for path, result in zip(batch, predictor.predict_files(batch), strict=True):
+            if isinstance(result, InputError):
+                ledger.record(result)
+            else:
+                new_rows.append(annotation_row(result, path))
+        new = pd.DataFrame(new_rows, columns=ANNOTATION_COLUMNS)
+        table = pd.concat([kept, new], ignore_index=True) if len(kept) else new
+        write_parquet(table, out, metadata)
+        ledger.write(ledger_path)
+        progress.step(len(batch))
+    if not todo:
+        ledger.write(ledger_path)
+        if not out.is_file():
+            write_parquet(previous, out, metadata)
+    return AnnotationSummary(
+        n_files=len(files),
+        n_skipped=len(files) - len(todo),
+        n_annotated=len(new_rows),
+        n_failed=len(ledger.rows),
+        out=out,
+        ledger=ledger_path,
+    )
+
+
+def _file_id(path: Path) -> tuple[str, int, int]:
+    """(absolute path, size in bytes, mtime in ns): what makes a file "already annotated"."""
+    stat = path.stat()
+    return str(path.resolve()), stat.st_size, stat.st_mtime_ns

@@ -1,0 +1,1 @@
+"""Neural emotion-recognition models in plain PyTorch, one module per model family."""

@@ -1,0 +1,319 @@
+"""Tests of merflow.inference and the ``merflow predict`` / ``merflow annotate`` commands.
+
+A small demo dataset (12 songs, 3 short clips each) is composed, its features computed with
+the library, and two runs are trained and evaluated by the pipeline's own scripts
+(``workflow/scripts/train.py`` and ``evaluate.py``, run with a stand-in ``snakemake``
+object) into a results folder of the pipeline's layout. Known answers: a file's predicted
+probabilities equal those the training stored for the same clip, and its key equals the
+Krumhansl-Kessler key of its notes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import runpy
+import shutil
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+
+from merflow.cli import main
+from merflow.datasets.demo import generate_demo
+from merflow.errors import InputError
+from merflow.features.audio import AudioFeatureConfig, audio_statistics, frame_features
+from merflow.features.caches import audio_cache_metadata
+from merflow.features.symbolic import symbolic_statistics_table
+from merflow.inference import (
+    ANNOTATION_COLUMNS,
+    FROM_CACHE,
+    Predictor,
+    RunError,
+    find_run,
+    ledger_path_for,
+    load_predictor,
+)
+from merflow.io import read_json, write_json, write_parquet
+from merflow.midi import read_notes
+from merflow.synth import render
+from merflow.tonality import estimate_key
+from merflow.training import PROB_COLUMNS
+
+DATASET = "tiny"
+N_SONGS = 12
+CLIPS_PER_SONG = 3
+CLIP_S = 4.0
+GAP_S = 1.0
+C_GRID = [0.1, 1.0]
+SYMBOLIC_MODEL, AUDIO_MODEL = "symbolic_lr_oracle", "audio_lr"
+SETTINGS = {
+    SYMBOLIC_MODEL: {"estimator": "logistic_regression", "features": "symbolic", "source": "oracle"},
+    AUDIO_MODEL: {"estimator": "logistic_regression", "features": "audio", "source": "audio"},
+}
+PROBABILITY_TOLERANCE = 1e-6
+
+
+def _run_pipeline_script(script: Path, **fields: object) -> None:
+    """Run a Snakemake script of workflow/scripts with a stand-in ``snakemake`` object."""
+    snakemake = SimpleNamespace(log=["unused.log"], **{k: SimpleNamespace(**v) for k, v in fields.items()})
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("merflow.logs.setup_logging", lambda *args, **kwargs: None)  # keep pytest's stderr
+        runpy.run_path(str(script), init_globals={"snakemake": snakemake}, run_name="__main__")
+
+
+def _train_and_evaluate(repo_root: Path, results: Path, manifest: Path, features: Path, model: str) -> Path:
+    run_dir = results / DATASET / "models" / model / "main" / "seed0"
+    scripts = repo_root / "workflow" / "scripts"
+    _run_pipeline_script(
+        scripts / "train.py",
+        input={"manifest": str(manifest), "features": str(features)},
+        params={"settings": {**SETTINGS[model], "C_grid": C_GRID}, "code": "test"},
+        wildcards={"dataset": DATASET, "model": model, "part": "main", "seed": "0"},
+        output={
+            "model": str(run_dir / "model.joblib"),
+            "predictions": str(run_dir / "predictions.parquet"),
+            "history": str(run_dir / "training.json"),
+        },
+    )
+    _run_pipeline_script(
+        scripts / "evaluate.py",
+        input={"predictions": str(run_dir / "predictions.parquet")},
+        output={"metrics": str(run_dir / "metrics.json"), "confusion": str(run_dir / "confusion.png")},
+    )
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory, repo_root: Path) -> SimpleNamespace:
+    """A demo dataset, its clip MIDI, and a symbolic and an audio run trained on it."""
+    root = tmp_path_factory.mktemp("inference")
+    manifest = generate_demo(
+        root / "demo", n_songs=N_SONGS, clips_per_song=CLIPS_PER_SONG, clip_s=CLIP_S, gap_s=GAP_S
+    )
+    notes = {row.clip_id: read_notes(row.midi_path) for row in manifest.itertuples()}
+    cfg = AudioFeatureConfig()
+    audio_rows = [
+        {"clip_id": clip, **audio_statistics(frame_features(render(clip_notes, cfg.sample_rate), cfg))}
+        for clip, clip_notes in notes.items()
+    ]
+    results = root / "results"
+    features_dir = results / DATASET / "features"
+    symbolic_path = features_dir / "symbolic" / "oracle" / "statistics.parquet"
+    audio_path = features_dir / "audio" / "statistics.parquet"
+    write_parquet(symbolic_statistics_table(notes), symbolic_path)
+    write_parquet(pd.DataFrame(audio_rows), audio_path, audio_cache_metadata(cfg))
+    manifest_path = root / "demo" / "manifest.parquet"
+    runs = {
+        model: _train_and_evaluate(repo_root, results, manifest_path, path, model)
+        for model, path in ((SYMBOLIC_MODEL, symbolic_path), (AUDIO_MODEL, audio_path))
+    }
+    return SimpleNamespace(root=root, results=results, manifest=manifest, runs=runs)
+
+
+def _stored_probabilities(run_dir: Path, clip_id: str) -> np.ndarray:
+    predictions = pd.read_parquet(run_dir / "predictions.parquet").set_index("clip_id")
+    return predictions.loc[clip_id, PROB_COLUMNS].to_numpy(dtype=np.float64)
+
+
+def _test_clip(trained: SimpleNamespace) -> pd.Series:
+    return trained.manifest[trained.manifest["split"] == "test"].iloc[0]
+
+
+def _render_wav(midi_path: str, wav_path: Path) -> Path:
+    """The clip rendered as the audio model saw it in training (float WAV: lossless)."""
+    sample_rate = AudioFeatureConfig().sample_rate
+    sf.write(wav_path, render(read_notes(midi_path), sample_rate), sample_rate, subtype="FLOAT")
+    return wav_path
+
+
+def test_predict_midi_prints_quadrant_and_probabilities(trained, capsys):
+    clip = _test_clip(trained)
+    run = trained.runs[SYMBOLIC_MODEL]
+    assert main(["predict", clip.midi_path, "--run", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"model {SYMBOLIC_MODEL} (logistic_regression on symbolic features")
+    quadrant_line = next(line for line in out.splitlines() if line.strip().startswith("quadrant"))
+    assert quadrant_line.split()[1] in {"Q1", "Q2", "Q3", "Q4"}
+    prob_line = next(line for line in out.splitlines() if line.strip().startswith("probabilities"))
+    printed = [float(v) for v in prob_line.split()[2::2]]
+    assert len(printed) == 4
+    assert sum(printed) == pytest.approx(1.0, abs=0.002)  # 4 values rounded to 3 decimals
+    assert estimate_key(read_notes(clip.midi_path)).name in out
+
+
+def test_predict_json_matches_training_and_key(trained, capsys):
+    clip = _test_clip(trained)
+    run = trained.runs[SYMBOLIC_MODEL]
+    assert main(["predict", clip.midi_path, "--run", str(run), "--json"]) == 0
+    (result,) = json.loads(capsys.readouterr().out)
+    p = np.array([result["probabilities"][f"Q{q}"] for q in (1, 2, 3, 4)])
+    np.testing.assert_allclose(p, _stored_probabilities(run, clip.clip_id), atol=PROBABILITY_TOLERANCE)
+    assert p.sum() == pytest.approx(1.0)
+    assert result["quadrant"] == int(np.argmax(p)) + 1
+    assert result["valence_probability"] == pytest.approx(p[0] + p[3])
+    assert result["arousal_probability"] == pytest.approx(p[0] + p[1])
+    assert result["valence"] == int(p[0] + p[3] >= 0.5) and result["arousal"] == int(p[0] + p[1] >= 0.5)
+    key = estimate_key(read_notes(clip.midi_path))
+    assert (result["key"], result["mode"]) == (key.name, key.mode)
+    assert result["input"] == "midi" and result["transcriber"] is None
+    assert result["model"]["run_dir"] == str(run.resolve())
+    assert (result["model"]["dataset"], result["model"]["seed"]) == (DATASET, 0)
+
+
+def test_predict_wav_with_audio_and_symbolic_models(trained, tmp_path):
+    clip = _test_clip(trained)
+    wav = _render_wav(clip.midi_path, tmp_path / "clip.wav")
+    audio = load_predictor(trained.runs[AUDIO_MODEL])
+    assert audio.settings_origin["audio_features"] == FROM_CACHE  # the run's own cache, hash-checked
+    prediction = audio.predict_file(wav)
+    expected = _stored_probabilities(trained.runs[AUDIO_MODEL], clip.clip_id)
+    np.testing.assert_allclose(list(prediction.probabilities.values()), expected, atol=PROBABILITY_TOLERANCE)
+    assert prediction.input == "audio" and prediction.transcriber == "basic_pitch"
+    assert prediction.n_notes > 0 and prediction.mode in {"major", "minor"}
+    # MIDI into an audio model goes through the same renderer: the same features
+    from_midi = audio.predict_file(clip.midi_path)
+    np.testing.assert_allclose(list(from_midi.probabilities.values()), expected, atol=PROBABILITY_TOLERANCE)
+    # audio into a symbolic model goes through the transcription
+    symbolic = load_predictor(trained.runs[SYMBOLIC_MODEL]).predict_file(wav)
+    assert symbolic.input == "audio" and sum(symbolic.probabilities.values()) == pytest.approx(1.0)
+
+
+def test_bad_files_are_reported_and_good_ones_still_predicted(trained, tmp_path, capsys):
+    good = _test_clip(trained).midi_path
+    not_midi = tmp_path / "letter.mid"
+    not_midi.write_text("this is not a MIDI file\n")
+    text = tmp_path / "notes.txt"
+    text.write_text("hello\n")
+    status = main(["predict", str(not_midi), good, str(text), "--run", str(trained.runs[SYMBOLIC_MODEL])])
+    captured = capsys.readouterr()
+    assert status == 1
+    assert good in captured.out and "quadrant" in captured.out
+    errors = captured.err.strip().splitlines()
+    assert any(str(not_midi) in line and "corrupt_midi" in line for line in errors)
+    assert any(str(text) in line and "unsupported_format" in line and ".txt" in line for line in errors)
+
+
+def test_predict_file_raises_input_error(trained, tmp_path):
+    predictor = load_predictor(trained.runs[SYMBOLIC_MODEL])
+    with pytest.raises(InputError) as error:
+        predictor.predict_file(tmp_path / "missing.mid")
+    assert error.value.reason == "missing_file"
+    (tmp_path / "song.ogg").write_bytes(b"OggS")
+    with pytest.raises(InputError, match=r"unsupported file type '\.ogg'"):
+        predictor.predict_file(tmp_path / "song.ogg")
+
+
+def test_annotate_writes_rows_and_ledger_then_resumes(trained, tmp_path, monkeypatch, capsys):
+    folder = tmp_path / "music"
+    (folder / "sub").mkdir(parents=True)
+    clips = trained.manifest.iloc[:2]
+    for row in clips.itertuples():
+        shutil.copy(row.midi_path, folder / f"{row.clip_id}.mid")
+    _render_wav(trained.manifest.iloc[2].midi_path, folder / "sub" / "third.wav")
+    (folder / "sub" / "broken.midi").write_text("not a MIDI file")
+    (folder / "cover.jpg").write_bytes(b"\xff\xd8")  # ignored: not music
+    out = tmp_path / "annotations.parquet"
+    args = ["annotate", str(folder), "--out", str(out), "--run", str(trained.runs[SYMBOLIC_MODEL])]
+
+    analysed: list[str] = []
+    original = Predictor._analyse
+
+    def counting(self: Predictor, path: Path):
+        analysed.append(path.name)
+        return original(self, path)
+
+    monkeypatch.setattr(Predictor, "_analyse", counting)
+    assert main([*args, "--batch-size", "2"]) == 0
+    err = capsys.readouterr().err
+    assert "4/4 files" in err and "ETA" in err  # progress line
+    table = pd.read_parquet(out)
+    assert list(table.columns) == ANNOTATION_COLUMNS
+    assert sorted(Path(p).name for p in table["path"]) == sorted(
+        [*(f"{c}.mid" for c in clips.clip_id), "third.wav"]
+    )
+    assert np.allclose(table[PROB_COLUMNS].sum(axis=1), 1.0)
+    ledger = pd.read_csv(ledger_path_for(out))
+    assert ledger_path_for(out).name == "annotations.ledger.csv"
+    assert ledger[["item", "reason"]].values.tolist() == [["broken.midi", "corrupt_midi"]]
+    assert len(analysed) == 4
+
+    analysed.clear()
+    assert main(args) == 0
+    assert "3 already annotated" in capsys.readouterr().err
+    assert analysed == ["broken.midi"]  # only the unreadable file is tried again
+    pd.testing.assert_frame_equal(pd.read_parquet(out), table)
+    assert len(pd.read_csv(ledger_path_for(out))) == 1
+
+    changed = folder / f"{clips.clip_id.iloc[0]}.mid"
+    stat = changed.stat()
+    os.utime(changed, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    analysed.clear()
+    assert main(args) == 0
+    assert sorted(analysed) == sorted(["broken.midi", changed.name])
+    again = pd.read_parquet(out)
+    assert len(again) == 3
+    assert again.set_index("path").loc[str(changed.resolve()), "mtime_ns"] == changed.stat().st_mtime_ns
+
+
+def test_annotate_refuses_output_of_another_run(trained, tmp_path, capsys):
+    folder = tmp_path / "music"
+    folder.mkdir()
+    shutil.copy(_test_clip(trained).midi_path, folder / "a.mid")
+    out = tmp_path / "a.parquet"
+    assert main(["annotate", str(folder), "--out", str(out), "--run", str(trained.runs[SYMBOLIC_MODEL])]) == 0
+    assert main(["annotate", str(folder), "--out", str(out), "--run", str(trained.runs[AUDIO_MODEL])]) == 2
+    assert "use another output file" in capsys.readouterr().err
+
+
+def _copy_run(run_dir: Path, results: Path, model: str, seed: int, accuracy: float) -> Path:
+    copy = results / DATASET / "models" / model / "main" / f"seed{seed}"
+    shutil.copytree(run_dir, copy)
+    metrics = read_json(copy / "metrics.json")
+    metrics["test"]["accuracy"] = accuracy
+    write_json({**metrics, "model": model, "seed": seed}, copy / "metrics.json")
+    write_json({**read_json(copy / "training.json"), "model": model, "seed": seed}, copy / "training.json")
+    return copy
+
+
+def test_find_run_best_accuracy_ties_by_name(trained, tmp_path, capsys):
+    results = tmp_path / "results"
+    source = trained.runs[SYMBOLIC_MODEL]
+    _copy_run(source, results, "b_model", 0, 0.5)
+    best_b1 = _copy_run(source, results, "b_model", 1, 0.75)
+    best_a = _copy_run(source, results, "a_model", 2, 0.75)
+    _copy_run(source, results, "a_model", 1, 0.25)
+    assert find_run(results) == best_a  # 0.75 twice: tiny/models/a_model/... sorts first
+    assert find_run(results, model="b_model") == best_b1
+    assert find_run(results, dataset=DATASET, model="a_model") == best_a
+    with pytest.raises(RunError, match=r"matches model=c_model; found: tiny/a_model, tiny/b_model"):
+        find_run(results, model="c_model")
+    assert main(["predict", str(tmp_path / "x.mid"), "--results", str(results), "--model", "c_model"]) == 2
+    assert "found: tiny/a_model" in capsys.readouterr().err
+
+
+def test_load_predictor_rejects_inconsistent_runs(trained, tmp_path):
+    with pytest.raises(RunError, match="run folder does not exist"):
+        load_predictor(tmp_path / "nowhere")
+    run = shutil.copytree(trained.runs[AUDIO_MODEL], tmp_path / "run")
+    training = read_json(run / "training.json")
+    write_json({**training, "audio_features": {"n_mfcc": 13}}, run / "training.json")
+    with pytest.raises(RunError, match="are not audio features computed with"):
+        load_predictor(run)
+    short = {
+        **training,
+        "history": {**training["history"], "feature_names": training["history"]["feature_names"][1:]},
+    }
+    write_json(short, run / "training.json")
+    with pytest.raises(RunError, match=r"takes 324 features but training\.json lists 323"):
+        load_predictor(run)
+    write_json(training, run / "training.json")
+    write_json({**read_json(run / "metrics.json"), "seed": 7}, run / "metrics.json")
+    with pytest.raises(RunError, match=r"disagree on \['seed'\]"):
+        load_predictor(run)
+    (run / "model.joblib").unlink()
+    with pytest.raises(RunError, match=r"no model\.joblib"):
+        load_predictor(run)
