@@ -6,6 +6,7 @@ import ast
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from torch.nn.functional import cross_entropy, one_hot
@@ -393,3 +394,36 @@ def test_one_batch_overfit_drives_loss_down() -> None:
         optimizer.step()
         losses.append(loss.item())
     assert losses[-1] < losses[0] / 50
+
+
+def test_pretraining_resumes_exactly_after_a_stop(tmp_path):
+    from merflow.models.midibert import MidiBertLM
+    from merflow.pretraining import PretrainSettings, pretrain_mlm
+
+    config = MidiBertConfig.preset(
+        "cpu", num_layers=1, num_heads=2, hidden_size=32, intermediate_size=64, max_len=32
+    )
+    rng = np.random.default_rng(0)
+    chunks = np.stack(
+        [
+            rng.integers(0, 4, (16, 32)),
+            rng.integers(0, 16, (16, 32)),
+            rng.integers(0, 86, (16, 32)),
+            rng.integers(0, 64, (16, 32)),
+        ],
+        axis=-1,
+    )
+    cpu = torch.device("cpu")
+
+    def run(path, steps):
+        torch.manual_seed(0)
+        model = MidiBertLM(MidiBert(config))
+        settings = PretrainSettings(steps=steps, batch_size=4, lr=1e-3, checkpoint_every=3, log_every=1)
+        return pretrain_mlm(model, chunks, settings, path, cpu, seed=0)
+
+    straight = run(tmp_path / "a.pt", 6)
+    run(tmp_path / "b.pt", 3)  # "killed" after 3 steps (its checkpoint survives)
+    resumed = run(tmp_path / "b.pt", 6)
+    assert resumed["steps"] == straight["steps"] == [1, 2, 3, 4, 5, 6]
+    assert np.allclose(resumed["loss"], straight["loss"])
+    assert resumed["steps_done"] == 6

@@ -40,6 +40,8 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
             model["source"] = "audio"
         elif model["source"] == "audio":
             raise ValueError(f"model {name!r}: symbolic features need a symbolic source, not 'audio'")
+        if (model["estimator"] == "mofi") != (model["features"] == "cp"):
+            raise ValueError(f"model {name!r}: mofi models and only they read `cp` tokens")
     audio = resolved["features"]["audio"]
     if audio["n_mfcc"] > audio["n_mels"]:
         raise ValueError("features.audio.n_mfcc must not exceed n_mels (librosa returns only n_mels rows)")

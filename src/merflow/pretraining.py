@@ -24,14 +24,28 @@ notes, random tokens are regular ones, and ``attention_mask`` comes from the ori
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 from torch.nn.functional import cross_entropy
 
-from merflow.models.midibert import CP_VOCAB_SIZES, MASK_OFFSET_FROM_END, N_SPECIAL_TOKENS, valid_note_mask
+from merflow.models.midibert import (
+    CP_VOCAB_SIZES,
+    MASK_OFFSET_FROM_END,
+    N_SPECIAL_TOKENS,
+    MidiBertLM,
+    valid_note_mask,
+)
+from merflow.torch_utils import load_checkpoint, save_checkpoint
+
+log = logging.getLogger(__name__)
 
 CHOSEN_FRACTION = 0.15
 MASK_TOKEN_FRACTION = 0.8
@@ -120,3 +134,104 @@ def mlm_loss(
     weights = torch.tensor(vocab_sizes, dtype=per_field[0].dtype, device=per_field[0].device)
     total = (torch.stack(per_field) * weights).sum() / weights.sum()
     return MlmLoss(total, per_field)
+
+
+@dataclass(frozen=True)
+class PretrainSettings:
+    """Masked-LM optimisation (MIDI-BERT: AdamW lr 2e-5, batch 12); ``steps`` bounds the run.
+
+    ``max_seconds`` stops the run early (after a checkpoint) so it fits a time budget.
+    """
+
+    steps: int = 1000
+    batch_size: int = 12
+    lr: float = 2e-5
+    weight_decay: float = 0.01
+    checkpoint_every: int = 100
+    log_every: int = 10
+    max_seconds: float = float("inf")
+
+
+def pretrain_mlm(
+    model: MidiBertLM,
+    chunks: np.ndarray,
+    settings: PretrainSettings,
+    checkpoint_path: Path,
+    device: torch.device,
+    seed: int,
+) -> dict[str, list[float] | int | float]:
+    """Masked-LM pretraining on CP chunks (n_chunks, n_notes, 4), resumable after a kill.
+
+    Every ``checkpoint_every`` steps (and at the end) the model, optimizer, step, loss curve
+    and generator state are saved atomically to ``checkpoint_path``; if that file exists
+    when the function starts, training resumes from it. Batches are drawn by a seeded
+    generator, so a resumed run continues the same sequence of batches.
+
+    Returns:
+        ``loss`` (mean masked-LM loss per logged interval, nats), ``steps`` (the step of
+        each entry), ``steps_done``, ``seconds`` (this call's wall time).
+    """
+    model.to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    generator = torch.Generator().manual_seed(seed)
+    history: dict[str, Any] = {"loss": [], "steps": []}
+    step = 0
+    if checkpoint_path.is_file():
+        state = load_checkpoint(checkpoint_path, device)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])  # dropout
+        history = {"loss": list(state["loss"]), "steps": list(state["loss_steps"])}
+        step = int(state["step"])
+        log.info("resumed masked-LM pretraining at step %d from %s", step, checkpoint_path)
+
+    def save() -> None:
+        save_checkpoint(
+            {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "generator": generator.get_state(),
+                "torch_rng": torch.get_rng_state(),
+                "step": step,
+                "loss": history["loss"],
+                "loss_steps": history["steps"],
+            },
+            checkpoint_path,
+        )
+
+    started = time.perf_counter()
+    first_step, interval = step, []
+    model.train()
+    while step < settings.steps:
+        index = torch.randint(len(chunks), (settings.batch_size,), generator=generator)
+        batch = mask_cp_tokens(torch.as_tensor(chunks[index.numpy()]), generator)
+        inputs = batch.inputs.to(device)
+        logits = model(inputs, batch.attention_mask.to(device))
+        loss = mlm_loss(logits, batch.targets.to(device), batch.loss_mask.to(device)).total
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        step += 1
+        interval.append(float(loss))
+        elapsed = time.perf_counter() - started
+        if step % settings.log_every == 0 or step == settings.steps:
+            history["loss"].append(float(np.mean(interval)))
+            history["steps"].append(step)
+            interval = []
+            rate = (step - first_step) / elapsed
+            log.info(
+                "step %d/%d: masked-LM loss %.4f (%.2f steps/s, ETA %.0f s)",
+                step,
+                settings.steps,
+                history["loss"][-1],
+                rate,
+                (settings.steps - step) / rate,
+            )
+        if step % settings.checkpoint_every == 0 or elapsed > settings.max_seconds:
+            save()
+        if elapsed > settings.max_seconds:
+            log.info("time budget of %.0f s reached at step %d", settings.max_seconds, step)
+            break
+    save()
+    return {**history, "steps_done": step, "seconds": time.perf_counter() - started}

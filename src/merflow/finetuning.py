@@ -1,0 +1,245 @@
+"""Fine-tuning MIDI-BERT / MoFi for 4Q emotion, with chunk- and clip-level predictions.
+
+Conventions
+-----------
+- Input: CP tokens per clip (:mod:`merflow.tokenizers.cp`, shape (n_notes, 4)), cut into
+  chunks of ``max_len`` notes (:func:`merflow.tokenizers.cp.chunk_cp`; MIDI-BERT's 512).
+  Every chunk carries its clip's label (quadrant - 1, 0..3) and mode (0 major, 1 minor,
+  from the Krumhansl-Kessler key of the whole clip, :mod:`merflow.tonality`).
+- Chunk level is what MIDI-BERT reports; clip level averages the chunk logits of a clip
+  before the softmax.
+- Training: AdamW, at most ``epochs`` epochs, early stopping when the validation clip
+  accuracy has not improved for ``patience`` epochs; the best epoch's weights are kept.
+  Optional mode-preserving transposition augmentation (MoFi's MoGE experiment): every
+  training chunk is shifted by a random interval among those that keep all its pitches in
+  the CP range (:mod:`merflow.augmentation`); the mode does not change.
+- Padding notes are masked in attention and pooling.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import Tensor, nn
+
+from merflow.augmentation import DEFAULT_SHIFTS
+from merflow.labels import QUADRANTS
+from merflow.models.film import MoFi, mode_one_hot
+from merflow.models.midibert import valid_note_mask
+from merflow.tokenizers.cp import MAX_LEN, N_PITCHES, PITCH, chunk_cp
+from merflow.training import PROB_COLUMNS
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FinetuneSettings:
+    """Optimisation settings (MIDI-BERT's defaults: AdamW 2e-5, batch 12, <= 20 epochs, patience 3)."""
+
+    epochs: int = 20
+    patience: int = 3
+    batch_size: int = 12
+    lr: float = 2e-5
+    weight_decay: float = 0.01
+    max_len: int = MAX_LEN
+    augmentation: bool = False
+    shifts: tuple[int, ...] = tuple(DEFAULT_SHIFTS)
+
+
+@dataclass
+class ChunkSet:
+    """Chunks of a set of clips.
+
+    Attributes:
+        tokens: (n_chunks, max_len, 4) int64 CP ids, padded.
+        minor: (n_chunks,) int64, 1 = the clip's key is minor.
+        label: (n_chunks,) int64, quadrant - 1.
+        clip: (n_chunks,) int64, index into ``clip_ids``.
+        clip_ids: the clips, in order of first appearance.
+    """
+
+    tokens: np.ndarray
+    minor: np.ndarray
+    label: np.ndarray
+    clip: np.ndarray
+    clip_ids: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+
+def build_chunks(
+    tokens: dict[str, np.ndarray], minor: dict[str, int], quadrant: dict[str, int], max_len: int = MAX_LEN
+) -> ChunkSet:
+    """Chunk every clip of ``tokens`` (clip ID -> (n_notes, 4)) that has a mode and a label."""
+    parts, minors, labels, clips, clip_ids = [], [], [], [], []
+    for clip_id, clip_tokens in tokens.items():
+        if clip_id not in minor or clip_id not in quadrant or len(clip_tokens) == 0:
+            continue
+        chunks = chunk_cp(np.asarray(clip_tokens, dtype=np.int64).reshape(-1, 4), max_len)
+        parts.append(chunks)
+        minors += [int(minor[clip_id])] * len(chunks)
+        labels += [int(quadrant[clip_id]) - 1] * len(chunks)
+        clips += [len(clip_ids)] * len(chunks)
+        clip_ids.append(clip_id)
+    if not parts:
+        raise ValueError("no clip has tokens, a key and a label")
+    return ChunkSet(
+        tokens=np.concatenate(parts),
+        minor=np.asarray(minors, dtype=np.int64),
+        label=np.asarray(labels, dtype=np.int64),
+        clip=np.asarray(clips, dtype=np.int64),
+        clip_ids=clip_ids,
+    )
+
+
+def transpose_chunks(tokens: Tensor, shifts: tuple[int, ...], generator: torch.Generator) -> Tensor:
+    """Shift the pitches of every chunk (batch, n, 4) by a random interval that keeps them in range.
+
+    Only real notes move (padding and mask ids lie above the pitch range and stay); a chunk
+    whose notes allow no shift but 0 is returned unchanged.
+    """
+    pitch = tokens[..., PITCH]
+    real = pitch < N_PITCHES
+    low = torch.where(real, pitch, torch.full_like(pitch, N_PITCHES)).amin(dim=1)
+    high = torch.where(real, pitch, torch.full_like(pitch, -1)).amax(dim=1)
+    candidates = torch.tensor(shifts, dtype=torch.long)
+    allowed = (low[:, None] + candidates[None, :] >= 0) & (high[:, None] + candidates[None, :] < N_PITCHES)
+    allowed |= candidates[None, :] == 0
+    choice = torch.multinomial(allowed.float(), 1, generator=generator).squeeze(1)
+    shift = candidates[choice]
+    out = tokens.clone()
+    out[..., PITCH] = torch.where(real, pitch + shift[:, None], pitch)
+    return out
+
+
+def _batches(n: int, batch_size: int, generator: torch.Generator | None) -> list[Tensor]:
+    order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
+    return list(order.split(batch_size))
+
+
+def predict_logits(
+    model: MoFi, chunks: ChunkSet, device: torch.device, batch_size: int, layer: int = -1
+) -> np.ndarray:
+    """Chunk logits, shape (n_chunks, 4)."""
+    model.eval()
+    outputs = []
+    with torch.no_grad():
+        for index in _batches(len(chunks), batch_size, None):
+            tokens = torch.as_tensor(chunks.tokens[index.numpy()], device=device)
+            mode = mode_one_hot(torch.as_tensor(chunks.minor[index.numpy()], device=device))
+            out = model(tokens, mode, valid_note_mask(tokens), layer=layer)
+            outputs.append(out.logits.float().cpu())
+    return torch.cat(outputs).numpy()
+
+
+def clip_logits(chunks: ChunkSet, logits: np.ndarray) -> np.ndarray:
+    """Mean chunk logits per clip, shape (n_clips, 4), rows in ``chunks.clip_ids`` order."""
+    sums = np.zeros((len(chunks.clip_ids), logits.shape[1]))
+    np.add.at(sums, chunks.clip, logits)
+    counts = np.bincount(chunks.clip, minlength=len(chunks.clip_ids))[:, None]
+    return sums / counts
+
+
+def accuracy(chunks: ChunkSet, logits: np.ndarray) -> tuple[float, float]:
+    """(chunk accuracy, clip accuracy)."""
+    chunk_acc = float(np.mean(logits.argmax(axis=1) == chunks.label))
+    clip_label = np.zeros(len(chunks.clip_ids), dtype=np.int64)
+    clip_label[chunks.clip] = chunks.label
+    clip_acc = float(np.mean(clip_logits(chunks, logits).argmax(axis=1) == clip_label))
+    return chunk_acc, clip_acc
+
+
+def finetune(
+    model: MoFi,
+    train: ChunkSet,
+    val: ChunkSet,
+    settings: FinetuneSettings,
+    device: torch.device,
+    generator: torch.Generator,
+) -> dict[str, Any]:
+    """Train ``model`` in place; keep the weights of the best validation epoch.
+
+    Returns:
+        History: per-epoch ``train_loss``, ``val_chunk_accuracy``, ``val_clip_accuracy``,
+        ``best_epoch`` (0-based), ``epochs_run``, ``seconds``.
+    """
+    model.to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    loss_fn = nn.CrossEntropyLoss()
+    history: dict[str, Any] = {"train_loss": [], "val_chunk_accuracy": [], "val_clip_accuracy": []}
+    best_state, best_score, stale = None, -math.inf, 0
+    started = time.perf_counter()
+    for epoch in range(settings.epochs):
+        model.train()
+        losses = []
+        for index in _batches(len(train), settings.batch_size, generator):
+            tokens = torch.as_tensor(train.tokens[index.numpy()])
+            if settings.augmentation:
+                tokens = transpose_chunks(tokens, settings.shifts, generator)
+            tokens = tokens.to(device)
+            mode = mode_one_hot(torch.as_tensor(train.minor[index.numpy()], device=device))
+            labels = torch.as_tensor(train.label[index.numpy()], device=device)
+            loss = loss_fn(model(tokens, mode, valid_note_mask(tokens)).logits, labels)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            losses.append(float(loss))
+        chunk_acc, clip_acc = accuracy(val, predict_logits(model, val, device, settings.batch_size))
+        history["train_loss"].append(float(np.mean(losses)))
+        history["val_chunk_accuracy"].append(chunk_acc)
+        history["val_clip_accuracy"].append(clip_acc)
+        elapsed = time.perf_counter() - started
+        log.info(
+            "epoch %d/%d: train loss %.4f, val accuracy chunk %.3f clip %.3f (%.0f s, ETA <= %.0f s)",
+            epoch + 1,
+            settings.epochs,
+            history["train_loss"][-1],
+            chunk_acc,
+            clip_acc,
+            elapsed,
+            elapsed / (epoch + 1) * (settings.epochs - epoch - 1),
+        )
+        score = clip_acc + 1e-3 * chunk_acc  # clip accuracy first, chunk accuracy breaks ties
+        if score > best_score:
+            best_score, stale = score, 0
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            history["best_epoch"] = epoch
+        else:
+            stale += 1
+            if stale >= settings.patience:
+                log.info("early stop: no validation improvement for %d epochs", settings.patience)
+                break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    history["epochs_run"] = len(history["train_loss"])
+    history["seconds"] = time.perf_counter() - started
+    return history
+
+
+def prediction_tables(
+    chunks: ChunkSet, logits: np.ndarray, split: dict[str, str]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Clip-level and chunk-level prediction tables (see :mod:`merflow.training` for the columns)."""
+
+    def table(ids: list[str], labels: np.ndarray, rows: np.ndarray) -> pd.DataFrame:
+        probabilities = torch.softmax(torch.as_tensor(rows), dim=1).numpy()
+        out = pd.DataFrame({"clip_id": ids, "split": [split[c] for c in ids], "quadrant": labels + 1})
+        out["predicted"] = np.asarray(QUADRANTS)[probabilities.argmax(axis=1)]
+        out[PROB_COLUMNS] = probabilities
+        return out
+
+    clip_label = np.zeros(len(chunks.clip_ids), dtype=np.int64)
+    clip_label[chunks.clip] = chunks.label
+    clips = table(chunks.clip_ids, clip_label, clip_logits(chunks, logits))
+    chunk_ids = [chunks.clip_ids[c] for c in chunks.clip]
+    chunk_table = table(chunk_ids, chunks.label, logits)
+    chunk_table.insert(1, "chunk", pd.Series(chunk_ids).groupby(chunk_ids).cumcount().to_numpy())
+    return clips, chunk_table

@@ -1,0 +1,55 @@
+"""What every PyTorch training job shares: device, seeds, threads and atomic checkpoints.
+
+Conventions
+-----------
+- The device comes from the environment: CUDA when PyTorch sees a GPU, else the CPU
+  (``MERFLOW_DEVICE`` overrides, e.g. ``cpu`` to keep a GPU free).
+- :func:`seed_everything` seeds Python, NumPy and PyTorch (all devices) from one integer.
+- Checkpoints are written atomically (:func:`merflow.io.atomic_path`), so a job killed
+  while saving leaves the previous checkpoint intact and resumes from it.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from merflow.io import atomic_path
+
+DEVICE_ENV = "MERFLOW_DEVICE"
+
+
+def select_device() -> torch.device:
+    """``MERFLOW_DEVICE`` if set, else ``cuda`` when available, else ``cpu``."""
+    if os.environ.get(DEVICE_ENV):
+        return torch.device(os.environ[DEVICE_ENV])
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and PyTorch; return a CPU generator seeded with ``seed``."""
+    random.seed(seed)
+    np.random.seed(seed)  # third-party code may use the global state
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def set_threads(threads: int) -> None:
+    """Use ``threads`` intra-op threads (the job's Snakemake ``threads``)."""
+    torch.set_num_threads(max(1, int(threads)))
+
+
+def save_checkpoint(state: dict[str, Any], path: str | Path) -> None:
+    """``torch.save`` of ``state`` to ``path``, atomically."""
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> dict[str, Any]:
+    """Load a checkpoint written by :func:`save_checkpoint` (tensors only, no pickled code)."""
+    return torch.load(path, map_location=device, weights_only=True)

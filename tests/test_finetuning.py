@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from merflow.finetuning import (
+    FinetuneSettings,
+    accuracy,
+    build_chunks,
+    clip_logits,
+    finetune,
+    prediction_tables,
+    transpose_chunks,
+)
+from merflow.models.film import MoFi
+from merflow.models.midibert import MidiBert, MidiBertConfig
+from merflow.tokenizers.cp import N_PITCHES, PITCH, chunk_cp
+
+TINY = MidiBertConfig.preset(
+    "cpu", num_layers=2, num_heads=2, hidden_size=32, intermediate_size=64, max_len=64
+)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def clip_tokens(rng: np.random.Generator, n: int, pitch_center: int) -> np.ndarray:
+    tokens = np.zeros((n, 4), dtype=np.int64)
+    tokens[:, 0] = rng.integers(0, 2, n)
+    tokens[:, 1] = rng.integers(0, 16, n)
+    tokens[:, 2] = np.clip(pitch_center + rng.integers(-3, 4, n), 0, N_PITCHES - 1)
+    tokens[:, 3] = rng.integers(0, 64, n)
+    return tokens
+
+
+def toy_dataset(n_clips: int = 16, seed: int = 0):
+    """Quadrant q's clips use pitches around 10 + 15 q: learnable from the tokens alone."""
+    rng = np.random.default_rng(seed)
+    tokens, minor, quadrant = {}, {}, {}
+    for i in range(n_clips):
+        q = i % 4 + 1
+        clip = f"c{i:02d}"
+        tokens[clip] = clip_tokens(rng, int(rng.integers(20, 90)), 10 + 15 * q)
+        minor[clip] = int(q in (2, 3))
+        quadrant[clip] = q
+    return tokens, minor, quadrant
+
+
+def test_chunks_carry_labels_modes_and_clip_index():
+    tokens, minor, quadrant = toy_dataset()
+    chunks = build_chunks(tokens, minor, quadrant, max_len=32)
+    assert chunks.tokens.shape[1:] == (32, 4)
+    assert len(chunks) == sum(len(chunk_cp(t, 32)) for t in tokens.values())
+    for index in range(len(chunks)):
+        clip = chunks.clip_ids[chunks.clip[index]]
+        assert chunks.label[index] == quadrant[clip] - 1 and chunks.minor[index] == minor[clip]
+
+
+def test_transposition_keeps_pitches_in_range_and_padding_untouched():
+    tokens, minor, quadrant = toy_dataset()
+    chunks = build_chunks(tokens, minor, quadrant, max_len=32)
+    batch = torch.as_tensor(chunks.tokens)
+    shifted = transpose_chunks(batch, tuple(range(-5, 7)), torch.Generator().manual_seed(0))
+    real = batch[..., PITCH] < N_PITCHES
+    assert torch.equal(shifted[~real], batch[~real])
+    assert int(shifted[..., PITCH][real].min()) >= 0 and int(shifted[..., PITCH][real].max()) < N_PITCHES
+    delta = (shifted[..., PITCH] - batch[..., PITCH]).where(real, torch.zeros_like(batch[..., PITCH]))
+    for row, mask in zip(delta, real, strict=True):  # one interval per chunk
+        assert len(torch.unique(row[mask])) == 1
+    assert torch.equal(shifted[..., [0, 1, 3]], batch[..., [0, 1, 3]])
+
+
+def test_clip_logits_average_chunks():
+    tokens, minor, quadrant = toy_dataset(4)
+    chunks = build_chunks(tokens, minor, quadrant, max_len=16)
+    logits = np.random.default_rng(0).normal(size=(len(chunks), 4))
+    per_clip = clip_logits(chunks, logits)
+    first = chunks.clip == 0
+    assert np.allclose(per_clip[0], logits[first].mean(axis=0))
+
+
+def test_finetuning_learns_and_predictions_are_probabilities():
+    tokens, minor, quadrant = toy_dataset(16)
+    chunks = build_chunks(tokens, minor, quadrant, max_len=64)
+    torch.manual_seed(0)
+    model = MoFi(MidiBert(TINY), injection="before_layer_1")
+    settings = FinetuneSettings(epochs=25, patience=25, batch_size=8, lr=2e-3)
+    history = finetune(model, chunks, chunks, settings, torch.device("cpu"), torch.Generator().manual_seed(0))
+    assert history["train_loss"][-1] < 0.5 * history["train_loss"][0]
+    from merflow.finetuning import predict_logits
+
+    logits = predict_logits(model, chunks, torch.device("cpu"), 8)
+    assert accuracy(chunks, logits)[1] >= 0.75
+    clips, chunk_table = prediction_tables(chunks, logits, dict.fromkeys(chunks.clip_ids, "test"))
+    assert np.allclose(clips.filter(like="prob_q").sum(axis=1), 1.0)
+    assert len(chunk_table) == len(chunks) and len(clips) == len(chunks.clip_ids)
