@@ -63,7 +63,8 @@ def test_results_table_has_every_model_with_sane_values(demo_run):
     assert table["code_version"].str.fullmatch(r"[0-9a-f]{12}").all()
     for metric in ("accuracy", "macro_f1", "arousal_accuracy", "valence_accuracy"):
         assert table[f"{metric}_mean"].between(0, 1).all()
-    assert (table["n_test_clips"] > 0).all()
+    assert (table["n_test_items"] > 0).all()
+    assert (table["level"] == "clip").all()
     markdown = (demo_run / "results/tables/demo_song_disjoint.md").read_text()
     assert all(model in markdown for model in MODELS)
 

@@ -140,3 +140,12 @@ def test_accuracy_plot_is_a_png(tmp_path):
     )
     plot_accuracy(table, str(tmp_path / "acc.png"), "t")
     assert (tmp_path / "acc.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_paired_comparisons_of_a_single_model_is_an_empty_table_with_columns(tmp_path):
+    from merflow.results import PAIRED_COLUMNS, paired_comparisons
+
+    table = paired_comparisons({})
+    assert table.columns.tolist() == PAIRED_COLUMNS
+    table.to_csv(tmp_path / "p.csv", index=False)
+    assert pd.read_csv(tmp_path / "p.csv").columns.tolist() == PAIRED_COLUMNS

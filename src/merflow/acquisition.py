@@ -52,7 +52,7 @@ from yt_dlp.utils import (
 )
 
 from merflow.errors import InputError
-from merflow.io import read_json, write_json
+from merflow.io import read_json, stale_temporaries, wav_shortfall, write_json
 from merflow.ledger import Ledger
 
 log = logging.getLogger(__name__)
@@ -169,11 +169,11 @@ def ytdlp_params(
 def is_verified(path: Path, sample_rate: int) -> bool:
     """True if ``path`` is a readable, non-empty, mono audio file at ``sample_rate`` Hz.
 
-    Reads the header and the last samples (so a file cut short after its header is caught),
-    not the whole file.
+    Reads the header and the last samples (so a file cut short after its header is caught,
+    as is a WAV whose header declares more samples than it holds), not the whole file.
     """
     path = Path(path)
-    if not path.is_file():
+    if not path.is_file() or wav_shortfall(path):
         return False
     try:
         info = sf.info(str(path))
@@ -266,8 +266,10 @@ def _looks_like_text(path: Path) -> bool:
 
 @contextlib.contextmanager
 def _work_dir(out_path: Path) -> Iterator[Path]:
-    """A temporary folder beside ``out_path``, removed on exit."""
+    """A temporary folder beside ``out_path``, removed on exit (and those of killed attempts first)."""
     out_path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in stale_temporaries(out_path, suffix=""):
+        shutil.rmtree(stale, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_path.stem}.", suffix=".tmp", dir=out_path.parent))
     try:
         yield tmp

@@ -26,7 +26,7 @@ import pandas as pd
 import soundfile as sf
 
 from merflow.errors import InputError
-from merflow.io import atomic_path
+from merflow.io import atomic_path, wav_shortfall
 from merflow.ledger import Ledger
 
 #: How far (seconds) a clip may end past the end of the audio; it is truncated to the end.
@@ -107,7 +107,8 @@ def cut_song_clips(
     Clips whose file already exists with the expected number of samples, and is newer than
     the song's file, are kept as they are;
     the song's samples are read only if some clip must be written. Failures (unreadable song,
-    clip out of range) are recorded in ``ledger``, one row per clip lost.
+    clip out of range) are recorded in ``ledger``, one row per clip lost; a truncated WAV
+    song (:func:`merflow.io.wav_shortfall`) counts as unreadable.
 
     Args:
         song_id: the song; rows of ``clips`` with another ``song_id`` are ignored.
@@ -129,8 +130,11 @@ def cut_song_clips(
 
     try:
         info = sf.info(str(song_wav))
+        shortfall = wav_shortfall(song_wav)
     except (sf.SoundFileError, RuntimeError) as exc:
         return lose_all(song_clips["clip_id"].astype(str).tolist(), exc)
+    if shortfall:  # libsndfile would silently read the part that is there
+        return lose_all(song_clips["clip_id"].astype(str).tolist(), ValueError(shortfall))
 
     todo: list[tuple[str, Path, int, int]] = []
     present: dict[str, Path] = {}
@@ -156,6 +160,9 @@ def cut_song_clips(
         except (sf.SoundFileError, RuntimeError) as exc:
             lose_all([clip_id for clip_id, *_ in todo], exc)
         else:
+            if not np.isfinite(song).all():  # PCM clips would turn NaN into silence or full scale
+                lose_all([clip_id for clip_id, *_ in todo], ValueError("non-finite samples"))
+                todo = []
             for clip_id, out, start, stop in todo:
                 with atomic_path(out) as tmp:
                     sf.write(str(tmp), song[start:stop], info.samplerate, subtype=CLIP_SUBTYPE)

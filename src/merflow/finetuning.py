@@ -32,8 +32,10 @@ from torch import Tensor, nn
 from merflow.augmentation import DEFAULT_SHIFTS
 from merflow.labels import QUADRANTS
 from merflow.models.film import MoFi, mode_one_hot
-from merflow.models.midibert import valid_note_mask
+from merflow.models.midibert import MidiBert, valid_note_mask
+from merflow.splits import split_for_part
 from merflow.tokenizers.cp import MAX_LEN, N_PITCHES, PITCH, chunk_cp
+from merflow.torch_utils import seed_everything
 from merflow.training import PROB_COLUMNS
 
 log = logging.getLogger(__name__)
@@ -191,7 +193,7 @@ def finetune(
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            losses.append(float(loss))
+            losses.append(loss.item())
         chunk_acc, clip_acc = accuracy(val, predict_logits(model, val, device, settings.batch_size))
         history["train_loss"].append(float(np.mean(losses)))
         history["val_chunk_accuracy"].append(chunk_acc)
@@ -243,3 +245,62 @@ def prediction_tables(
     chunk_table = table(chunk_ids, chunks.label, logits)
     chunk_table.insert(1, "chunk", pd.Series(chunk_ids).groupby(chunk_ids).cumcount().to_numpy())
     return clips, chunk_table
+
+
+@dataclass
+class MoFiRun:
+    """A fine-tuned model, its clip- and chunk-level predictions, and its history."""
+
+    model: MoFi
+    predictions: pd.DataFrame
+    chunk_predictions: pd.DataFrame
+    history: dict[str, Any]
+
+
+def run_mofi(
+    manifest: pd.DataFrame,
+    tokens: pd.DataFrame,
+    keys: pd.DataFrame,
+    encoder: MidiBert,
+    injection: str,
+    settings: FinetuneSettings,
+    part: str,
+    seed: int,
+    device: torch.device,
+) -> MoFiRun:
+    """Fine-tune MoFi (``injection``) from ``encoder`` on one partition and predict every clip.
+
+    Args:
+        manifest: the clip manifest (labels, splits).
+        tokens: CP token table (``clip_id``, ``tokens`` as a list of 4-lists).
+        keys: Krumhansl-Kessler key table (``clip_id``, ``is_major``).
+        encoder: the pretrained MIDI-BERT (modified in place).
+        injection: FiLM injection point (see :mod:`merflow.models.film`).
+        settings: optimisation settings.
+        part: partition (``main`` or ``fold<k>``).
+        seed: seeds the head initialisation, batch order and augmentation.
+        device: where to train.
+    """
+    generator = seed_everything(seed)
+    split = dict(zip(manifest["clip_id"], split_for_part(manifest, part), strict=True))
+    quadrant = dict(zip(manifest["clip_id"], manifest["quadrant"], strict=True))
+    minor = {c: 1 - int(m) for c, m in zip(keys["clip_id"], keys["is_major"], strict=True)}
+    clip_tokens = {
+        c: np.asarray(list(t), dtype=np.int64).reshape(-1, 4) if len(t) else np.zeros((0, 4), dtype=np.int64)
+        for c, t in zip(tokens["clip_id"], tokens["tokens"], strict=True)
+    }
+
+    def chunk_set(splits: tuple[str, ...]) -> ChunkSet:
+        chosen = {c: t for c, t in clip_tokens.items() if split.get(c) in splits}
+        return build_chunks(chosen, minor, quadrant, settings.max_len)
+
+    train, val, every = chunk_set(("train",)), chunk_set(("val",)), chunk_set(("train", "val", "test"))
+    log.info(
+        "%d/%d/%d train/val/all chunks from %d clips", len(train), len(val), len(every), len(every.clip_ids)
+    )
+    model = MoFi(encoder, injection=injection)
+    history = finetune(model, train, val, settings, device, generator)
+    logits = predict_logits(model, every, device, settings.batch_size)
+    predictions, chunk_predictions = prediction_tables(every, logits, split)
+    history["n_chunks"] = {"train": len(train), "val": len(val), "all": len(every)}
+    return MoFiRun(model, predictions, chunk_predictions, history)

@@ -1,7 +1,12 @@
 """Atomic file output: a killed job never leaves a half-written file behind.
 
 Every writer writes to a temporary file in the destination folder and renames it into
-place with :func:`os.replace`, which is atomic on POSIX file systems.
+place with :func:`os.replace`, which is atomic on POSIX file systems. A writer killed
+outright (SIGKILL, power loss) cannot remove its temporary file: the next write of the same
+destination does (:func:`stale_temporaries`; each destination has one writer at a time,
+which Snakemake guarantees). Files get the permissions ``open()`` would give them
+(0o666 less the umask), not :func:`tempfile.mkstemp`'s private 0o600. Readers check what
+decoders let through: :func:`wav_shortfall` tells a WAV file cut short after its header.
 """
 
 from __future__ import annotations
@@ -9,6 +14,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
+import struct
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,21 +25,54 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+#: Data-chunk sizes that streaming writers put in a WAV header when the length is unknown.
+_UNKNOWN_WAV_DATA_SIZES = frozenset({0, 0xFFFFFFFF})
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+#: Mode of the files written by :func:`atomic_path`.
+FILE_MODE = 0o666 & ~_umask()
+#: Random part of :func:`tempfile.mkstemp` names.
+_TEMP_RANDOM = r"[a-z0-9_]{8}"
+
+
+def stale_temporaries(path: str | Path, suffix: str | None = None) -> list[Path]:
+    """Temporary files (or folders) of earlier writes of ``path`` that were killed midway.
+
+    They are named ``.<stem>.<8 random characters>.tmp<suffix>`` beside ``path``, ``suffix``
+    being the destination's own suffix unless given (see :func:`atomic_path`).
+    """
+    path = Path(path)
+    suffix = path.suffix if suffix is None else suffix
+    pattern = re.compile(re.escape(f".{path.stem}.") + _TEMP_RANDOM + re.escape(f".tmp{suffix}"))
+    if not path.parent.is_dir():
+        return []
+    return sorted(p for p in path.parent.iterdir() if pattern.fullmatch(p.name))
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; move it onto ``path`` if the block succeeds.
 
     The temporary file keeps the destination's suffix so that libraries which choose a
-    format from the file name (soundfile, symusic) still work. On error it is removed.
+    format from the file name (soundfile, symusic) still work. On error it is removed;
+    temporary files of earlier writes of ``path`` killed midway are removed first.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in stale_temporaries(path):
+        stale.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        tmp_path.chmod(FILE_MODE)
         tmp_path.replace(path)  # atomic rename (os.replace)
     finally:
         if tmp_path.exists():
@@ -90,3 +130,29 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"cannot serialise {type(value).__name__} to JSON")
+
+
+def wav_shortfall(path: str | Path) -> str | None:
+    """Why the RIFF/WAVE file ``path`` is truncated, or None (not a WAV file, or complete).
+
+    A WAV file is truncated when its ``data`` chunk declares more bytes than the file holds
+    after the chunk header (libsndfile then silently reads what is there). The placeholder
+    sizes of streamed WAV files (0 and 0xFFFFFFFF: length unknown) are not a truncation.
+    """
+    path = Path(path)
+    size = path.stat().st_size
+    with path.open("rb") as fh:
+        head = fh.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return None
+        position = 12
+        while position + 8 <= size:
+            fh.seek(position)
+            chunk_id, chunk_size = struct.unpack("<4sI", fh.read(8))
+            if chunk_id == b"data":
+                available = size - position - 8
+                if chunk_size in _UNKNOWN_WAV_DATA_SIZES or chunk_size <= available:
+                    return None
+                return f"truncated WAV: header declares {chunk_size} bytes of samples, file holds {available}"
+            position += 8 + chunk_size + (chunk_size & 1)
+    return None

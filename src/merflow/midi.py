@@ -9,7 +9,10 @@ tokenizer modules take as input; tick-based tokenizers (CP, REMI) read the score
 through :func:`read_score`.
 
 Failure behaviour: unreadable files raise :class:`~merflow.errors.InputError` with reason
-``corrupt_midi``; files without any pitched note raise it with reason ``no_notes``.
+``corrupt_midi``, and so do files that parse but cannot be timed (a time division of 0 or
+SMPTE frames, a tempo of 0 microseconds per quarter note) or whose header declares tracks
+of which none is present (a file cut after its header); files without any pitched note
+raise it with reason ``no_notes``. Pitches outside the piano's 21..108 are kept as they are.
 """
 
 from __future__ import annotations
@@ -82,9 +85,31 @@ def read_score(path: str | Path, item: str | None = None) -> symusic.Score:
     if path.stat().st_size == 0:
         raise InputError(item, "corrupt_midi", "MIDI file is empty (0 bytes)", path)
     try:
-        return symusic.Score(str(path))
+        score = symusic.Score(str(path))
     except Exception as exc:  # symusic raises RuntimeError/ValueError with a parser message
         raise InputError(item, "corrupt_midi", f"cannot parse MIDI: {exc}", path) from exc
+    problem = _untimable(score) or (_missing_tracks(path) if not len(score.tracks) else None)
+    if problem:
+        raise InputError(item, "corrupt_midi", problem, path)
+    return score
+
+
+def _untimable(score: symusic.Score) -> str | None:
+    """Why ``score``'s ticks cannot be converted to seconds, or None."""
+    if score.ticks_per_quarter <= 0:
+        return f"invalid time division ({score.ticks_per_quarter} ticks per quarter note)"
+    if any(tempo.mspq <= 0 for tempo in score.tempos):
+        return "tempo event of 0 microseconds per quarter note"
+    return None
+
+
+def _missing_tracks(path: Path) -> str | None:
+    """For a file parsed without tracks: a message if its header declares tracks it does not hold."""
+    data = path.read_bytes()
+    declared = int.from_bytes(data[10:12], "big") if data[:4] == b"MThd" and len(data) >= 12 else 0
+    if declared and b"MTrk" not in data:
+        return f"header declares {declared} track(s) but the file holds none (truncated after the header)"
+    return None
 
 
 def score_to_notes(score: symusic.Score) -> Notes:
@@ -110,6 +135,8 @@ def read_notes(path: str | Path, item: str | None = None) -> Notes:
     """
     item = item or Path(path).stem
     notes = score_to_notes(read_score(path, item))
+    if not (np.isfinite(notes.onset).all() and np.isfinite(notes.offset).all()):
+        raise InputError(item, "corrupt_midi", "note times are not finite", path)
     if len(notes) == 0:
         raise InputError(item, "no_notes", "MIDI file has no pitched notes", path)
     return notes

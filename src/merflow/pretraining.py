@@ -213,7 +213,7 @@ def pretrain_mlm(
         loss.backward()
         optimizer.step()
         step += 1
-        interval.append(float(loss))
+        interval.append(loss.item())
         elapsed = time.perf_counter() - started
         if step % settings.log_every == 0 or step == settings.steps:
             history["loss"].append(float(np.mean(interval)))

@@ -15,6 +15,7 @@ the pooled counts of all runs.
 from __future__ import annotations
 
 from importlib.resources import files
+from itertools import product
 from typing import Any
 
 import numpy as np
@@ -33,19 +34,42 @@ def paper_numbers(dataset: str, split: str) -> dict[str, dict[str, Any]]:
     return table.get(dataset, {}).get(split, {})
 
 
+LEVELS = ("clip", "chunk")
+PAIRED_COLUMNS = [
+    "model_a",
+    "model_b",
+    "seed",
+    "n_parts",
+    "n_clips",
+    "accuracy_a",
+    "accuracy_b",
+    "a_only",
+    "b_only",
+    "p_value",
+]
+
+
+def _test_metrics(run: dict[str, Any], level: str) -> dict[str, Any] | None:
+    """A run's test metrics at ``level`` (chunk metrics only exist for chunk-based models)."""
+    return run["test"] if level == "clip" else run.get("chunk", {}).get("test")
+
+
 def results_table(runs: list[dict[str, Any]], dataset: str, split: str) -> pd.DataFrame:
-    """One row per model over all of its runs (seeds x partitions) on ``dataset``/``split``."""
+    """One row per model and level over all of its runs (seeds x partitions) on ``dataset``/``split``."""
     published = paper_numbers(dataset, split)
     rows = []
     by_model: dict[str, list[dict[str, Any]]] = {}
     for run in runs:
         by_model.setdefault(run["model"], []).append(run)
-    for model, model_runs in sorted(by_model.items()):
+    for (model, model_runs), level in product(sorted(by_model.items()), LEVELS):
+        tests = [_test_metrics(run, level) for run in model_runs]
+        if any(test is None for test in tests):
+            continue
         first = model_runs[0]
         row: dict[str, Any] = {
             "dataset": dataset,
             "split": split,
-            "level": "clip",
+            "level": level,
             "model": model,
             "estimator": first["settings"]["estimator"],
             "features": first["settings"]["features"],
@@ -53,12 +77,12 @@ def results_table(runs: list[dict[str, Any]], dataset: str, split: str) -> pd.Da
             "seeds": ",".join(str(s) for s in sorted({r["seed"] for r in model_runs})),
             "parts": ",".join(sorted({r["part"] for r in model_runs})),
             "n_runs": len(model_runs),
-            "n_test_clips": int(sum(r["test"]["n"] for r in model_runs) / len(model_runs)),
+            "n_test_items": int(sum(t["n"] for t in tests) / len(tests)),
             "preset": first.get("preset", "classical"),
             "code_version": ",".join(sorted({r["code_version"] for r in model_runs})),
         }
         for metric in HEADLINE_METRICS:
-            stats = summarize([r["test"][metric] for r in model_runs])
+            stats = summarize([t[metric] for t in tests])
             row[f"{metric}_mean"] = stats["mean"]
             row[f"{metric}_std"] = stats["std"]
             row[f"{metric}_ci_low"] = stats["ci_low"]
@@ -85,19 +109,21 @@ def to_markdown(table: pd.DataFrame, dataset: str, split: str) -> str:
     lines = [
         f"# {dataset}, split {split}",
         "",
-        "Test-split metrics, mean ± std over runs (seeds × partitions); level = clip.",
+        "Test-split metrics, mean ± std over runs (seeds × partitions); level = clip, or chunk of",
+        "512 notes for chunk-based models (as MIDI-BERT reports).",
         "",
-        "| model | source | 4Q acc | paper | Δ | macro-F1 | arousal acc | paper A | valence acc | paper V "
-        "| seeds | runs | test clips | preset | code |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| model | level | source | 4Q acc | paper | Δ | macro-F1 | arousal acc | paper A | valence acc "
+        "| paper V | seeds | runs | test items | preset | code |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for _, row in table.iterrows():
         diff = "" if pd.isna(row["diff_accuracy"]) else f"{row['diff_accuracy']:+.3f}"
         lines.append(
-            f"| {row['model']} | {row['source']} | {pm(row, 'accuracy')} | {paper(row, 'accuracy')} | {diff} "
+            f"| {row['model']} | {row['level']} | {row['source']} | {pm(row, 'accuracy')} "
+            f"| {paper(row, 'accuracy')} | {diff} "
             f"| {pm(row, 'macro_f1')} | {pm(row, 'arousal_accuracy')} | {paper(row, 'arousal_accuracy')} "
             f"| {pm(row, 'valence_accuracy')} | {paper(row, 'valence_accuracy')} | {row['seeds']} "
-            f"| {row['n_runs']} | {row['n_test_clips']} | {row['preset']} | {row['code_version']} |"
+            f"| {row['n_runs']} | {row['n_test_items']} | {row['preset']} | {row['code_version']} |"
         )
     references = sorted({r for r in table["paper_reference"] if r})
     if references:
@@ -152,7 +178,7 @@ def paired_comparisons(predictions: dict[tuple[str, str, int], pd.DataFrame]) ->
                         "p_value": test["p_value"],
                     }
                 )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=PAIRED_COLUMNS)
 
 
 def _test_pairs(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:

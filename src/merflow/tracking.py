@@ -11,6 +11,11 @@ Conventions
   skipped, so rerunning the logging job after a partial rerun only adds what changed.
 - The store is created by :func:`init_store` in its own job before anything else writes;
   the pipeline then logs every run from one job (:func:`log_runs`).
+- Concurrent writers are still safe: every write (store creation, and each run's check,
+  create, log and terminate) holds an exclusive file lock beside the database
+  (``<db>.lock``, :data:`LOCK_TIMEOUT_S`), so two processes never race to create the same
+  experiment nor hit SQLite's "database is locked". A run counts as logged only once it is
+  ``FINISHED``; a run left half-logged by a killed writer is deleted and logged again.
 """
 
 from __future__ import annotations
@@ -23,9 +28,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock
+
 from merflow.evaluation import HEADLINE_METRICS
 
 log = logging.getLogger(__name__)
+
+#: Seconds a writer waits for the store's lock before giving up (filelock.Timeout).
+LOCK_TIMEOUT_S = 600.0
 
 ARTIFACTS_OF_A_RUN = ("metrics.json", "training.json", "confusion.png", "model.joblib", "predictions.parquet")
 
@@ -43,11 +53,18 @@ def _client(db: str | Path):
     return MlflowClient(tracking_uri=tracking_uri(db))
 
 
+def store_lock(db: str | Path) -> FileLock:
+    """The exclusive lock every writer of the store ``db`` holds while it writes."""
+    path = Path(db).resolve()
+    return FileLock(path.with_name(path.name + ".lock"), timeout=LOCK_TIMEOUT_S)
+
+
 def init_store(db: str | Path) -> dict[str, Any]:
     """Create the SQLite tracking store (schema migrations run once, here)."""
     Path(db).parent.mkdir(parents=True, exist_ok=True)
-    client = _client(db)
-    experiments = client.search_experiments()
+    with store_lock(db):
+        client = _client(db)
+        experiments = client.search_experiments()
     return {"tracking_uri": tracking_uri(db), "experiments": len(experiments)}
 
 
@@ -96,76 +113,82 @@ def log_runs(
         config: the resolved pipeline config (logged as params; part of the content hash).
         splits: split name of each dataset, for experiment names.
     """
+    client = _client(db)
+    artifacts_root = Path(artifacts_root)
+    summary = []
+    lock = store_lock(db)
+    for record in records:
+        with lock:
+            summary.append(_log_run(client, record, artifacts_root, config, splits))
+    return summary
+
+
+def _log_run(
+    client, record: RunRecord, artifacts_root: Path, config: dict[str, Any], splits: dict[str, str]
+) -> dict[str, Any]:
+    """Log one record unless a finished run with its key and content is in the store (lock held)."""
     from mlflow.entities import Metric, Param, RunTag
 
     from merflow.config import config_hash
 
-    client = _client(db)
-    artifacts_root = Path(artifacts_root)
-    summary = []
-    for record in records:
-        info = record.load()
-        dataset, model, part, seed = info["dataset"], info["model"], info["part"], info["seed"]
-        split = splits[dataset]
-        run_key = f"{dataset}/{split}/{model}/{part}/seed{seed}"
-        digest = content_hash(record.metrics_path, config)
-        experiment_id = _experiment_id(client, f"merflow/{dataset}/{split}", artifacts_root)
-        existing = client.search_runs(
-            [experiment_id],
-            filter_string=(
-                f"tags.`merflow.run_key` = '{run_key}' and tags.`merflow.content_hash` = '{digest}'"
-            ),
-            max_results=1,
-        )
-        if existing:
-            summary.append(
-                {"run_key": run_key, "run_id": existing[0].info.run_id, "status": "already_logged"}
-            )
-            continue
-        tags = {
-            "merflow.dataset": dataset,
-            "merflow.split": split,
-            "merflow.model": model,
-            "merflow.part": part,
-            "merflow.seed": str(seed),
-            "merflow.run_key": run_key,
-            "merflow.content_hash": digest,
-            "merflow.code_version": info["code_version"],
-            "merflow.preset": info.get("preset", "classical"),
-        }
-        run = client.create_run(experiment_id, run_name=f"{model}/{part}/seed{seed}", tags=tags)
-        run_id = run.info.run_id
-        params = {
-            **{f"model.{k}": v for k, v in info["settings"].items()},
-            "config_hash": config_hash(config),
-            "code_version": info["code_version"],
-            "manifest_sha256": info["manifest_sha256"],
-            "features_sha256": info["features_sha256"],
-            "device": info.get("device", "cpu"),
-            "seed": seed,
-        }
-        timestamp = int(record.metrics_path.stat().st_mtime * 1000)
-        metrics = [Metric(f"test_{k}", float(info["test"][k]), timestamp, 0) for k in HEADLINE_METRICS]
-        metrics += [
-            Metric(name, float(value), timestamp, step)
-            for name, curve in info.get("curves", {}).items()
-            for step, value in enumerate(curve)
-        ]
-        client.log_batch(
-            run_id,
-            metrics=metrics,
-            params=[Param(k, _param_value(v)) for k, v in params.items()],
-            tags=[RunTag("mlflow.note.content", f"merflow run {run_key}")],
-        )
-        client.log_dict(run_id, config, "config.json")
-        for name in ARTIFACTS_OF_A_RUN:
-            path = record.run_dir / name
-            if path.is_file():
-                client.log_artifact(run_id, str(path))
-        client.set_terminated(run_id)
-        log.info("logged %s as run %s", run_key, run_id)
-        summary.append({"run_key": run_key, "run_id": run_id, "status": "logged"})
-    return summary
+    info = record.load()
+    dataset, model, part, seed = info["dataset"], info["model"], info["part"], info["seed"]
+    split = splits[dataset]
+    run_key = f"{dataset}/{split}/{model}/{part}/seed{seed}"
+    digest = content_hash(record.metrics_path, config)
+    experiment_id = _experiment_id(client, f"merflow/{dataset}/{split}", artifacts_root)
+    same = f"tags.`merflow.run_key` = '{run_key}' and tags.`merflow.content_hash` = '{digest}'"
+    existing = client.search_runs(
+        [experiment_id], filter_string=f"{same} and attributes.status = 'FINISHED'", max_results=1
+    )
+    if existing:
+        return {"run_key": run_key, "run_id": existing[0].info.run_id, "status": "already_logged"}
+    for stale in client.search_runs([experiment_id], filter_string=same):
+        log.warning("deleting run %s of %s, left half-logged by a killed writer", stale.info.run_id, run_key)
+        client.delete_run(stale.info.run_id)
+    tags = {
+        "merflow.dataset": dataset,
+        "merflow.split": split,
+        "merflow.model": model,
+        "merflow.part": part,
+        "merflow.seed": str(seed),
+        "merflow.run_key": run_key,
+        "merflow.content_hash": digest,
+        "merflow.code_version": info["code_version"],
+        "merflow.preset": info.get("preset", "classical"),
+    }
+    run = client.create_run(experiment_id, run_name=f"{model}/{part}/seed{seed}", tags=tags)
+    run_id = run.info.run_id
+    params = {
+        **{f"model.{k}": v for k, v in info["settings"].items()},
+        "config_hash": config_hash(config),
+        "code_version": info["code_version"],
+        "manifest_sha256": info["manifest_sha256"],
+        "features_sha256": info["features_sha256"],
+        "device": info.get("device", "cpu"),
+        "seed": seed,
+    }
+    timestamp = int(record.metrics_path.stat().st_mtime * 1000)
+    metrics = [Metric(f"test_{k}", float(info["test"][k]), timestamp, 0) for k in HEADLINE_METRICS]
+    metrics += [
+        Metric(name, float(value), timestamp, step)
+        for name, curve in info.get("curves", {}).items()
+        for step, value in enumerate(curve)
+    ]
+    client.log_batch(
+        run_id,
+        metrics=metrics,
+        params=[Param(k, _param_value(v)) for k, v in params.items()],
+        tags=[RunTag("mlflow.note.content", f"merflow run {run_key}")],
+    )
+    client.log_dict(run_id, config, "config.json")
+    for name in ARTIFACTS_OF_A_RUN:
+        path = record.run_dir / name
+        if path.is_file():
+            client.log_artifact(run_id, str(path))
+    client.set_terminated(run_id)
+    log.info("logged %s as run %s", run_key, run_id)
+    return {"run_key": run_key, "run_id": run_id, "status": "logged"}
 
 
 def _param_value(value: Any) -> str:

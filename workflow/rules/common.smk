@@ -58,7 +58,7 @@ def split_name(dataset):
 
 
 def needs_audio(model):
-    return model["features"] == "audio" or model["source"] != "oracle"
+    return model["features"] == "audio" or model["source"] not in ("oracle",)
 
 
 def models_for(dataset):
@@ -68,6 +68,39 @@ def models_for(dataset):
         for name, model in config["models"].items()
         if has_audio(dataset) or not needs_audio(model)
     ]
+
+
+CLASSICAL_ESTIMATORS = ("logistic_regression", "svm")
+NEVER = "(?!x)x"  # a regex that matches nothing
+
+
+def models_regex(estimators):
+    """Regex of the configured model names whose estimator is in ``estimators``."""
+    names = [n for n, m in config["models"].items() if m["estimator"] in estimators]
+    return "|".join(names) if names else NEVER
+
+
+def eval_manifests(wildcards=None):
+    """Manifests of the evaluation datasets whose test music pretraining must not see."""
+    return expand(
+        "resources/{dataset}/manifest.parquet",
+        dataset=[d for d in config["datasets"] if d in ("emopia", "vgmidi")],
+    )
+
+
+def mofi_inputs(wildcards):
+    model = config["models"][wildcards.model]
+    symbolic = f"results/{wildcards.dataset}/features/symbolic/{model['source']}"
+    inputs = {
+        "manifest": f"resources/{wildcards.dataset}/manifest.parquet",
+        "tokens": f"{symbolic}/tokens_cp.parquet",
+        "key_table": f"{symbolic}/keys.parquet",
+    }
+    if not config["midibert"]["checkpoint"]:
+        inputs["encoder"] = (
+            f"results/pretrain/{config['midibert']['preset']}/midibert.pt"
+        )
+    return inputs
 
 
 def model_features(wildcards):
@@ -101,7 +134,7 @@ def symbolic_sources_for(dataset):
         {
             config["models"][name]["source"]
             for name in models_for(dataset)
-            if config["models"][name]["features"] == "symbolic"
+            if config["models"][name]["features"] in ("symbolic", "cp")
         }
     )
 
@@ -136,8 +169,17 @@ def dataset_ledgers(dataset):
     return ledgers
 
 
+def uses_pretraining():
+    """True when some mofi model fine-tunes our own pretrained MIDI-BERT."""
+    has_mofi = any(m["estimator"] == "mofi" for m in config["models"].values())
+    return has_mofi and not config["midibert"]["checkpoint"]
+
+
 def all_ledgers(wildcards=None):
-    return [path for dataset in config["datasets"] for path in dataset_ledgers(dataset)]
+    ledgers = [path for dataset in config["datasets"] for path in dataset_ledgers(dataset)]
+    if uses_pretraining():
+        ledgers += ["results/pretrain/ledger.csv", "results/pretrain/ledger_chunks.csv"]
+    return ledgers
 
 
 def result_tables():

@@ -9,7 +9,10 @@ rule symbolic_features:
     output:
         key_table="results/{dataset}/features/symbolic/{source}/keys.parquet",
         statistics="results/{dataset}/features/symbolic/{source}/statistics.parquet",
-        tokens="results/{dataset}/features/symbolic/{source}/tokens_midi_like.parquet",
+        tokens_midi_like="results/{dataset}/features/symbolic/{source}/tokens_midi_like.parquet",
+        tokens_refined_midi_like="results/{dataset}/features/symbolic/{source}/tokens_refined_midi_like.parquet",
+        tokens_remi="results/{dataset}/features/symbolic/{source}/tokens_remi.parquet",
+        tokens_cp="results/{dataset}/features/symbolic/{source}/tokens_cp.parquet",
         ledger="results/{dataset}/ledger/symbolic_{source}.csv",
     log:
         "logs/{dataset}/symbolic_features_{source}.log",
@@ -18,10 +21,10 @@ rule symbolic_features:
     conda:
         "../../envs/pipeline.yaml"
     params:
+        cp_rescale=config["midibert"]["cp_rescale"],
         code=code_version(
             "merflow.tonality",
             "merflow.features.symbolic",
-            "merflow.tokenizers.midi_like",
             "merflow.features.caches",
         ),
     script:

@@ -14,6 +14,8 @@ rule train:
         "logs/{dataset}/train/{model}_{part}_seed{seed}.log",
     benchmark:
         "results/benchmarks/{dataset}/train/{model}_{part}_seed{seed}.tsv"
+    wildcard_constraints:
+        model=models_regex(CLASSICAL_ESTIMATORS),
     conda:
         "../../envs/pipeline.yaml"
     params:

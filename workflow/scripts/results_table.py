@@ -24,7 +24,8 @@ def main(metrics: list[str], predictions: list[str], dataset: str, split: str, o
         info = read_json(Path(path).with_name("training.json"))
         by_run[(info["model"], info["part"], info["seed"])] = pd.read_parquet(path)
     write_csv(paired_comparisons(by_run), outputs.paired)
-    plot_accuracy(table, outputs.plot, f"{dataset}, split {split}: 4Q accuracy (test, clip level)")
+    clip_level = table[table["level"] == "clip"].reset_index(drop=True)
+    plot_accuracy(clip_level, outputs.plot, f"{dataset}, split {split}: 4Q accuracy (test, clip level)")
 
 
 setup_logging(snakemake.log[0])

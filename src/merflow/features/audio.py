@@ -37,6 +37,7 @@ import numpy as np
 import soundfile as sf
 
 from merflow.errors import InputError
+from merflow.io import wav_shortfall
 
 #: Feature names, in output order.
 FEATURES = ("log_mel", "mfcc", "chroma", "spectral_centroid", "rms")
@@ -143,11 +144,15 @@ def load_audio(path: Path, sample_rate: int, item: str) -> np.ndarray:
 
     Raises:
         InputError: for ``item``: ``missing_file``; ``corrupt_audio`` (not readable as audio,
-            no samples, non-finite samples); ``silent_audio`` (peak below :data:`SILENCE_PEAK`).
+            a truncated WAV file (:func:`merflow.io.wav_shortfall`), no samples, non-finite samples);
+            ``silent_audio`` (peak below :data:`SILENCE_PEAK`).
     """
     path = Path(path)
     if not path.is_file():
         raise InputError(item, "missing_file", "audio file does not exist", path)
+    shortfall = wav_shortfall(path)
+    if shortfall:
+        raise InputError(item, "corrupt_audio", shortfall, path)
     try:
         y, file_sr = sf.read(str(path), dtype="float32", always_2d=True)
     except (sf.SoundFileError, RuntimeError) as exc:

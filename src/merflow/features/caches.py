@@ -5,7 +5,8 @@ Conventions
 - Symbolic caches (per dataset and source) come from one pass over the source's MIDI
   index (:mod:`merflow.sources`): every MIDI is parsed once, then key/mode
   (:mod:`merflow.tonality`), handcrafted statistics (:mod:`merflow.features.symbolic`) and
-  MIDI-like tokens (:mod:`merflow.tokenizers.midi_like`, a list column) are computed.
+  four tokenizations (:data:`TOKENIZERS`: MIDI-like, refined MIDI-like, REMI, CP), each a
+  table with ``clip_id``, ``tokens`` (list column; CP: a list of 4-lists) and ``n_tokens``.
 - Acoustic caches (per dataset) hold the frame features of every clip
   (:mod:`merflow.features.audio`) as nested list columns ``(n_rows, n_frames)`` plus
   ``n_frames``, with the frame rate, hop and STFT size in the parquet metadata, and their
@@ -26,10 +27,13 @@ from merflow.features.audio import FEATURES, AudioFeatureConfig, audio_statistic
 from merflow.features.symbolic import symbolic_statistics_table
 from merflow.ledger import Ledger
 from merflow.logs import Progress
-from merflow.midi import Notes, read_notes
+from merflow.midi import Notes, read_notes, read_score
 from merflow.sources import usable_midi
-from merflow.tokenizers import midi_like
+from merflow.tokenizers import cp, midi_like, refined_midi_like, remi
 from merflow.tonality import key_table
+
+#: Token tables written by the symbolic stage, by tokenizer name.
+TOKENIZERS = ("midi_like", "refined_midi_like", "remi", "cp")
 
 log = logging.getLogger(__name__)
 
@@ -46,27 +50,44 @@ def read_clip_notes(midi_paths: dict[str, str], ledger: Ledger) -> dict[str, Not
     return notes
 
 
-def symbolic_caches(midi_index: pd.DataFrame, ledger: Ledger) -> dict[str, pd.DataFrame]:
-    """Key table, statistics and MIDI-like tokens of every readable clip of a MIDI index.
+def symbolic_caches(
+    midi_index: pd.DataFrame, ledger: Ledger, cp_rescale: bool = False
+) -> dict[str, pd.DataFrame]:
+    """Key table, statistics and the four tokenizations of every readable clip of a MIDI index.
+
+    Args:
+        midi_index: the source's MIDI index.
+        ledger: receives unreadable or empty files.
+        cp_rescale: rescale ticks to 480 per beat before CP (False = MIDI-BERT's own tokens).
 
     Returns:
-        ``{"keys": ..., "statistics": ..., "tokens": ...}``, each keyed by ``clip_id``;
-        ``tokens`` has ``tokens`` (list of int, vocabulary :data:`midi_like.VOCAB_SIZE`)
-        and ``n_tokens``.
+        ``{"keys", "statistics", "tokens_<tokenizer>" for each of TOKENIZERS}``, keyed by
+        ``clip_id``; a clip missing from one table (e.g. CP drops every note outside
+        22..107) is recorded in the ledger.
     """
-    notes = read_clip_notes(usable_midi(midi_index), ledger)
-    tokens = [midi_like.encode(clip_notes) for clip_notes in notes.values()]
-    return {
-        "keys": key_table(notes),
-        "statistics": symbolic_statistics_table(notes),
-        "tokens": pd.DataFrame(
+    paths = usable_midi(midi_index)
+    notes = read_clip_notes(paths, ledger)
+    tokens: dict[str, dict[str, list]] = {name: {} for name in TOKENIZERS}
+    for clip_id, clip_notes in notes.items():
+        tokens["midi_like"][clip_id] = midi_like.encode(clip_notes).tolist()
+        tokens["refined_midi_like"][clip_id] = refined_midi_like.encode(clip_notes).tolist()
+        try:
+            score = read_score(paths[clip_id], clip_id)
+            tokens["remi"][clip_id] = remi.encode(score).tolist()
+            tokens["cp"][clip_id] = cp.encode_cp(paths[clip_id], rescale=cp_rescale, item=clip_id).tolist()
+        except InputError as err:
+            ledger.record(err)
+    tables = {
+        f"tokens_{name}": pd.DataFrame(
             {
-                "clip_id": list(notes),
-                "tokens": [t.tolist() for t in tokens],
-                "n_tokens": [len(t) for t in tokens],
+                "clip_id": list(by_clip),
+                "tokens": list(by_clip.values()),
+                "n_tokens": [len(t) for t in by_clip.values()],
             }
-        ),
+        )
+        for name, by_clip in tokens.items()
     }
+    return {"keys": key_table(notes), "statistics": symbolic_statistics_table(notes), **tables}
 
 
 def audio_caches(

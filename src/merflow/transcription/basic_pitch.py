@@ -32,6 +32,7 @@ import librosa
 import numpy as np
 
 from merflow.errors import InputError
+from merflow.io import wav_shortfall
 from merflow.midi import Notes
 
 #: basic-pitch's defaults (``basic_pitch.inference.predict``, version 0.4.0).
@@ -88,11 +89,15 @@ def load_audio(audio_path: Path, item: str) -> np.ndarray:
         samples, shape (n,), float32, at ``basic_pitch.constants.AUDIO_SAMPLE_RATE`` (22050 Hz).
 
     Raises:
-        InputError: ``missing_file`` or ``corrupt_audio``.
+        InputError: ``missing_file`` or ``corrupt_audio`` (also for a truncated WAV file, see
+            :func:`merflow.io.wav_shortfall`).
     """
     audio_path = Path(audio_path)
     if not audio_path.is_file():
         raise InputError(item, "missing_file", "audio file does not exist", audio_path)
+    shortfall = wav_shortfall(audio_path)
+    if shortfall:
+        raise InputError(item, "corrupt_audio", shortfall, audio_path)
     sample_rate = _basic_pitch().constants.AUDIO_SAMPLE_RATE
     try:
         with warnings.catch_warnings():  # librosa warns before falling back to audioread

@@ -1,0 +1,95 @@
+# MIDI-BERT and MoFi: the pretraining corpus (never any evaluation test music), CP chunks,
+# resumable masked-LM pretraining, and fine-tuning of every `mofi` model (FiLM injection
+# point and augmentation from its config entry), one job per dataset x model x part x seed.
+
+
+rule pretrain_manifest:
+    input:
+        manifests=eval_manifests,
+    output:
+        manifest="results/pretrain/manifest.parquet",
+        dropped="results/pretrain/dropped.parquet",
+        ledger="results/pretrain/ledger.csv",
+    log:
+        "logs/pretrain/manifest.log",
+    benchmark:
+        "results/benchmarks/pretrain/manifest.tsv"
+    conda:
+        "../../envs/pipeline.yaml"
+    threads: 2
+    params:
+        mirror=config["data_mirror"],
+        corpora=config["midibert"]["pretrain"]["corpora"],
+        code=code_version("merflow.datasets.pretraining"),
+    script:
+        "../scripts/pretrain_manifest.py"
+
+
+rule pretrain_chunks:
+    input:
+        manifest="results/pretrain/manifest.parquet",
+    output:
+        chunks="results/pretrain/cp_chunks.npy",
+        ledger="results/pretrain/ledger_chunks.csv",
+    log:
+        "logs/pretrain/chunks.log",
+    benchmark:
+        "results/benchmarks/pretrain/chunks.tsv"
+    conda:
+        "../../envs/pipeline.yaml"
+    params:
+        max_len=config["midibert"]["pretrain"]["max_len"],
+        cp_rescale=config["midibert"]["cp_rescale"],
+        code=code_version("merflow.tokenizers.cp"),
+    script:
+        "../scripts/pretrain_chunks.py"
+
+
+rule pretrain_midibert:
+    input:
+        chunks="results/pretrain/cp_chunks.npy",
+    output:
+        encoder="results/pretrain/{preset}/midibert.pt",
+        history="results/pretrain/{preset}/history.json",
+    log:
+        "logs/pretrain/midibert_{preset}.log",
+    benchmark:
+        "results/benchmarks/pretrain/midibert_{preset}.tsv"
+    conda:
+        "../../envs/pipeline.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+    params:
+        settings=config["midibert"]["pretrain"],
+        checkpoint="results/pretrain/{preset}/checkpoint.pt",
+        code=code_version("merflow.pretraining", "merflow.models.midibert"),
+    script:
+        "../scripts/pretrain_midibert.py"
+
+
+rule train_mofi:
+    input:
+        unpack(mofi_inputs),
+    output:
+        model="results/{dataset}/models/{model}/{part}/seed{seed}/model.pt",
+        predictions="results/{dataset}/models/{model}/{part}/seed{seed}/predictions.parquet",
+        chunks="results/{dataset}/models/{model}/{part}/seed{seed}/predictions_chunks.parquet",
+        history="results/{dataset}/models/{model}/{part}/seed{seed}/training.json",
+    log:
+        "logs/{dataset}/train/{model}_{part}_seed{seed}.log",
+    benchmark:
+        "results/benchmarks/{dataset}/train/{model}_{part}_seed{seed}.tsv"
+    wildcard_constraints:
+        model=models_regex(["mofi"]),
+    conda:
+        "../../envs/pipeline.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+    params:
+        settings=model_settings,
+        midibert=config["midibert"],
+        code=code_version("merflow.finetuning", "merflow.models.checkpoint"),
+    script:
+        "../scripts/train_mofi.py"
