@@ -109,8 +109,8 @@ def to_markdown(table: pd.DataFrame, dataset: str, split: str) -> str:
     lines = [
         f"# {dataset}, split {split}",
         "",
-        "Test-split metrics, mean ± std over runs (seeds × partitions); level = clip, or chunk of",
-        "512 notes for chunk-based models (as MIDI-BERT reports).",
+        "Test-split metrics, mean ± std over runs (seeds × partitions); level = clip, or chunk",
+        "of notes for chunk-based models (512 in MIDI-BERT, which reports chunk level).",
         "",
         "| model | level | source | 4Q acc | paper | Δ | macro-F1 | arousal acc | paper A | valence acc "
         "| paper V | seeds | runs | test items | preset | code |",

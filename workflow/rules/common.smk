@@ -18,6 +18,7 @@ wildcard_constraints:
     source=r"[a-z_]+",
     model=r"[A-Za-z0-9_]+",
     backend=r"[a-z_]+",
+    split=r"official|midibert|song_disjoint|\d+fold",
 
 
 def has_audio(dataset):
@@ -151,6 +152,8 @@ def dataset_ledgers(dataset):
             dataset=dataset,
             shard=range(config["download"]["shards"]),
         )
+        if amt_backends_for(dataset):
+            ledgers.append(f"results/{dataset}/ledger/amt_evaluation.csv")
         ledgers += [
             f"results/{dataset}/ledger/cut_clips.csv",
             f"results/{dataset}/ledger/audio_features.csv",
@@ -176,7 +179,9 @@ def uses_pretraining():
 
 
 def all_ledgers(wildcards=None):
-    ledgers = [path for dataset in config["datasets"] for path in dataset_ledgers(dataset)]
+    ledgers = [
+        path for dataset in config["datasets"] for path in dataset_ledgers(dataset)
+    ]
     if uses_pretraining():
         ledgers += ["results/pretrain/ledger.csv", "results/pretrain/ledger_chunks.csv"]
     return ledgers
@@ -190,8 +195,42 @@ def result_tables():
     ]
 
 
+def amt_backends_for(dataset):
+    """AMT backends whose transcriptions some model of ``dataset`` reads."""
+    if not audio_stage_needed(dataset):
+        return []
+    return [s for s in symbolic_sources_for(dataset) if s != "oracle"]
+
+
+def amt_backends(wildcards):
+    return amt_backends_for(wildcards.dataset)
+
+
+def amt_backend_tables(wildcards):
+    return [
+        f"results/{wildcards.dataset}/transcription/{backend}.parquet"
+        for backend in amt_backends_for(wildcards.dataset)
+    ]
+
+
+def amt_outputs():
+    outputs = []
+    for dataset in config["datasets"]:
+        if amt_backends_for(dataset):
+            outputs += [
+                f"results/tables/{dataset}_amt.csv",
+                f"results/plots/{dataset}_{split_name(dataset)}_amt_vs_accuracy.png",
+            ]
+    return outputs
+
+
 def get_final_output():
-    return [*result_tables(), "results/ledger.csv", "results/mlflow/logged.json"]
+    return [
+        *result_tables(),
+        *amt_outputs(),
+        "results/ledger.csv",
+        "results/mlflow/logged.json",
+    ]
 
 
 def transcription_options(wildcards):

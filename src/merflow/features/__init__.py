@@ -1,6 +1,7 @@
-"""Handcrafted features for the classical (SVM, logistic-regression) baselines.
+"""Features of clips and their parquet caches.
 
-One module per input representation, each turning a clip into a fixed, ordered list of
-named floats: :mod:`merflow.features.symbolic` works on :class:`merflow.midi.Notes`,
-:mod:`merflow.features.audio` on audio recordings.
+:mod:`merflow.features.symbolic` turns :class:`merflow.midi.Notes` into a fixed, ordered
+list of named statistics (for the classical baselines); :mod:`merflow.features.audio`
+computes frame features from one STFT per clip and their statistics;
+:mod:`merflow.features.caches` runs both over a dataset and writes the caches.
 """
