@@ -18,7 +18,7 @@ SOUNDFONT := /usr/share/sounds/sf2/FluidR3_GM.sf2
 system:
 	@if command -v fluidsynth >/dev/null && [ -f $(SOUNDFONT) ]; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES) >/dev/null; \
 	else echo "note: install $(SYSTEM_PACKAGES) for rendered audio; tests that need them will be skipped"; fi
 
 $(STAMP): pyproject.toml

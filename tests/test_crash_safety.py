@@ -12,7 +12,6 @@ import contextlib
 import json
 import multiprocessing
 import os
-import shutil
 import signal
 import sqlite3
 import subprocess
@@ -23,8 +22,8 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-import yaml
 from hostile import temporaries
+from pipeline_runner import prepare_workdir, run_snakemake, snakemake_command
 
 from merflow.io import FILE_MODE, stale_temporaries, write_text
 from merflow.ledger import LEDGER_COLUMNS
@@ -47,21 +46,6 @@ KILL_LOG = "logs/demo/audio_features.log"
 KILL_DIR = "results/demo/features/audio"
 POLL_S = 0.001
 RUN_TIMEOUT_S = 300
-
-
-def snakemake_command(workdir: Path, repo_root: Path, *args: str) -> list[str]:
-    return [
-        str(Path(sys.executable).with_name("snakemake")),
-        "--snakefile",
-        str(repo_root / "workflow" / "Snakefile"),
-        "--directory",
-        str(workdir),
-        "--configfile",
-        str(workdir / "config.yaml"),
-        "--cores",
-        "2",
-        *args,
-    ]
 
 
 def kill_while_writing(proc: subprocess.Popen, workdir: Path) -> str:
@@ -104,8 +88,7 @@ def assert_outputs_readable(results: Path) -> None:
 
 
 def test_killed_run_resumes_and_every_output_is_complete(tmp_path: Path, repo_root: Path) -> None:
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(CONFIG))
-    shutil.copytree(repo_root / "profiles", tmp_path / "profiles")
+    prepare_workdir(tmp_path, repo_root, CONFIG)
     with (tmp_path / "first_run.txt").open("w") as first_log:
         proc = subprocess.Popen(
             snakemake_command(tmp_path, repo_root),
@@ -126,17 +109,9 @@ def test_killed_run_resumes_and_every_output_is_complete(tmp_path: Path, repo_ro
         if ".tmp" not in path.name:
             pq.read_table(path)
 
-    unlock = subprocess.run(
-        snakemake_command(tmp_path, repo_root, "--unlock"), cwd=tmp_path, capture_output=True, text=True
-    )
+    unlock = run_snakemake(tmp_path, repo_root, "--unlock")
     assert unlock.returncode == 0, unlock.stderr[-3000:]
-    rerun = subprocess.run(
-        snakemake_command(tmp_path, repo_root),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT_S,
-    )
+    rerun = run_snakemake(tmp_path, repo_root, timeout=RUN_TIMEOUT_S)
     assert rerun.returncode == 0, f"killed {moment}:\n{rerun.stderr[-5000:]}"
 
     results = tmp_path / "results"
@@ -145,7 +120,7 @@ def test_killed_run_resumes_and_every_output_is_complete(tmp_path: Path, repo_ro
     table = pd.read_csv(results / "tables/demo_song_disjoint.csv")
     assert sorted(table["model"]) == MODELS
     assert table["accuracy_mean"].between(0, 1).all()
-    clips = pd.read_parquet(results / "demo/audio/clips.parquet")
+    clips = pd.read_parquet(results / "demo/audio/clips_youtube.parquet")
     ok = set(clips.loc[clips["status"] == "ok", "clip_id"])
     frames = pd.read_parquet(results / "demo/features/audio/frames.parquet")
     statistics = pd.read_parquet(results / "demo/features/audio/statistics.parquet")

@@ -3,6 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from toy_cp import TINY, toy_dataset
 
 from merflow.finetuning import (
     FinetuneSettings,
@@ -14,12 +15,8 @@ from merflow.finetuning import (
     transpose_chunks,
 )
 from merflow.models.film import MoFi
-from merflow.models.midibert import MidiBert, MidiBertConfig
+from merflow.models.midibert import MidiBert
 from merflow.tokenizers.cp import N_PITCHES, PITCH, chunk_cp
-
-TINY = MidiBertConfig.preset(
-    "cpu", num_layers=2, num_heads=2, hidden_size=32, intermediate_size=64, max_len=64
-)
 
 
 @pytest.fixture(autouse=True)
@@ -28,28 +25,6 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-def clip_tokens(rng: np.random.Generator, n: int, pitch_center: int) -> np.ndarray:
-    tokens = np.zeros((n, 4), dtype=np.int64)
-    tokens[:, 0] = rng.integers(0, 2, n)
-    tokens[:, 1] = rng.integers(0, 16, n)
-    tokens[:, 2] = np.clip(pitch_center + rng.integers(-3, 4, n), 0, N_PITCHES - 1)
-    tokens[:, 3] = rng.integers(0, 64, n)
-    return tokens
-
-
-def toy_dataset(n_clips: int = 16, seed: int = 0):
-    """Quadrant q's clips use pitches around 10 + 15 q: learnable from the tokens alone."""
-    rng = np.random.default_rng(seed)
-    tokens, minor, quadrant = {}, {}, {}
-    for i in range(n_clips):
-        q = i % 4 + 1
-        clip = f"c{i:02d}"
-        tokens[clip] = clip_tokens(rng, int(rng.integers(20, 90)), 10 + 15 * q)
-        minor[clip] = int(q in (2, 3))
-        quadrant[clip] = q
-    return tokens, minor, quadrant
 
 
 def test_chunks_carry_labels_modes_and_clip_index():

@@ -23,12 +23,12 @@ from merflow.models.baselines import (
     split_into_chunks,
 )
 from merflow.models.blocks import (
-    SelfAttentivePooling,
     count_parameters,
     quadrant_probabilities_from_va,
     quadrants_from_va,
     va_targets,
 )
+from merflow.models.heads import attention_penalty
 from merflow.models.zhao_yoshii import ChromaCNN, ZhaoYoshii, ZhaoYoshiiConfig
 from merflow.models.zhu import Zhu, ZhuConfig, mixed_acoustic_features, sinusoidal_positions
 from merflow.tokenizers.midi_like import VOCAB_SIZE
@@ -363,9 +363,9 @@ def test_sinusoidal_positions_known_values():
 
 def test_self_attention_penalty_known_values():
     one_hot = torch.tensor([[[1.0, 0, 0, 0], [0, 1.0, 0, 0]]])  # two hops on distinct tokens
-    assert SelfAttentivePooling.penalty(one_hot).item() == 0.0
+    assert attention_penalty(one_hot).item() == 0.0
     uniform = torch.full((1, 2, 4), 0.25)  # A A^T = 0.25 everywhere: 2 (0.75)^2 + 2 (0.25)^2
-    assert SelfAttentivePooling.penalty(uniform).item() == pytest.approx(1.25)
+    assert attention_penalty(uniform).item() == pytest.approx(1.25)
 
 
 def test_lstm_attn_penalty_weight_switches_the_penalty():
@@ -375,7 +375,7 @@ def test_lstm_attn_penalty_weight_switches_the_penalty():
     assert torch.equal(model.loss(out, LABELS), F.cross_entropy(out.logits, LABELS))
     weighted = LSTMAttn(dataclasses.replace(model.config, penalty_weight=0.5))
     weighted.load_state_dict(model.state_dict())
-    expected = F.cross_entropy(out.logits, LABELS) + 0.5 * SelfAttentivePooling.penalty(out.attention)
+    expected = F.cross_entropy(out.logits, LABELS) + 0.5 * attention_penalty(out.attention)
     assert torch.allclose(weighted.loss(weighted(**lstm_inputs()), LABELS), expected)
 
 

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
+from pipeline_runner import prepare_workdir, run_snakemake
 
 from merflow.training import PROB_COLUMNS
 
@@ -29,28 +26,11 @@ CONFIG = {
 }
 
 
-def snakemake(workdir: Path, repo_root: Path, *args: str) -> subprocess.CompletedProcess:
-    command = [
-        str(Path(sys.executable).with_name("snakemake")),
-        "--snakefile",
-        str(repo_root / "workflow" / "Snakefile"),
-        "--directory",
-        str(workdir),
-        "--configfile",
-        str(workdir / "config.yaml"),
-        "--cores",
-        "2",
-        *args,
-    ]
-    return subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=900)
-
-
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory, repo_root) -> Path:
     workdir = tmp_path_factory.mktemp("demo_run")
-    (workdir / "config.yaml").write_text(yaml.safe_dump(CONFIG))
-    shutil.copytree(repo_root / "profiles", workdir / "profiles")
-    result = snakemake(workdir, repo_root)
+    prepare_workdir(workdir, repo_root, CONFIG)
+    result = run_snakemake(workdir, repo_root)
     assert result.returncode == 0, result.stderr[-5000:]
     return workdir
 
@@ -82,7 +62,7 @@ def test_broken_items_are_in_the_ledger_and_the_run_finished(demo_run):
     assert ("download", "unavailable") in reasons
     assert ("symbolic_oracle", "corrupt_midi") in reasons
     broken_song = ledger.loc[ledger["stage"] == "download", "item"].iloc[0]
-    clips = pd.read_parquet(demo_run / "results/demo/audio/clips.parquet")
+    clips = pd.read_parquet(demo_run / "results/demo/audio/clips_youtube.parquet")
     assert set(clips.loc[clips["song_id"] == broken_song, "status"]) == {"no_song_audio"}
     assert (clips["status"] == "ok").sum() == len(clips) - (clips["song_id"] == broken_song).sum()
 
@@ -107,6 +87,6 @@ def test_key_and_tokens_caches(demo_run):
 
 
 def test_second_invocation_has_nothing_to_do(demo_run, repo_root):
-    result = snakemake(demo_run, repo_root, "--dry-run")
+    result = run_snakemake(demo_run, repo_root, "--dry-run")
     assert result.returncode == 0
     assert "Nothing to be done" in result.stdout + result.stderr

@@ -158,17 +158,19 @@ def test_first_source_wins_and_pool_gives_the_same_tables(toy: dict[str, Path]) 
 
 
 def test_a_copy_of_test_music_is_dropped_too(toy: dict[str, Path]) -> None:
-    # b_song contains the test clip; its re-saved copy, listed first, does not name the test
-    # song and would otherwise be the kept member of the duplicate group.
+    # A re-saved copy of the piece named after the test song, listed first under a neutral
+    # name: it matches no test rule itself and would be the kept member of its group.
     early = toy["alpha"].parent / "early"
     early.mkdir()
-    _resave(toy["beta"] / "b_song.mid", early / "b_song_resaved.mid")
+    _resave(toy["user"] / "nested" / f"Q1_{TEST_SONG}_0.mid", early / "neutral_name.mid")
     sources = {"early": early, **_sources(toy)}
     ledger = Ledger("p", "p")
-    _, dropped = build_pretraining_manifest(sources, _exclusion(toy, ledger), ledger, workers=1)
-    reasons = dict(zip(dropped["piece_id"], dropped["reason"], strict=True))
-    assert reasons["b_song_resaved"] == "test_clip_contained"  # the notes are found in it as well
-    assert reasons["b_song"] == "test_clip_contained"
+    manifest, dropped = build_pretraining_manifest(sources, _exclusion(toy, ledger), ledger, workers=1)
+    rows = dropped.set_index("piece_id")
+    assert rows.loc["neutral_name", "reason"] == "test_duplicate"
+    assert rows.loc["neutral_name", "detail"] == f"same notes as user/nested/Q1_{TEST_SONG}_0"
+    assert rows.loc[f"nested/Q1_{TEST_SONG}_0", "reason"] == "test_song_id"
+    assert "neutral_name" not in set(manifest["piece_id"])
 
 
 def test_exact_copy_of_a_test_clip_is_dropped_by_hash(toy: dict[str, Path]) -> None:
@@ -196,7 +198,7 @@ def test_containment_threshold_on_excerpts() -> None:
     assert len(clip) >= MIN_CLIP_NGRAMS
     exclusion = ExclusionSet(fingerprints={"clip": clip})
     assert exclusion.best_containment(ngram_fingerprint(song)) == ("clip", 1.0)
-    # Half the clip's notes changed: well under the threshold.
+    # Another random piece shares (almost) no 8-gram with the clip.
     assert exclusion.best_containment(ngram_fingerprint(_random_piece(4, n_notes=300)))[1] < 0.1
     # Re-timed (slower, other tempo): the fingerprint ignores inter-onset times.
     slow = Notes.from_arrays(song.onset * 1.5, song.offset * 1.5, song.pitch, song.velocity)

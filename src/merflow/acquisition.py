@@ -54,6 +54,7 @@ from yt_dlp.utils import (
 from merflow.errors import InputError
 from merflow.io import read_json, stale_temporaries, wav_shortfall, write_json
 from merflow.ledger import Ledger
+from merflow.logs import Progress
 
 log = logging.getLogger(__name__)
 
@@ -88,9 +89,6 @@ _MESSAGE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("unavailable", re.compile(r"HTTP Error 4\d\d|No such file or directory", re.IGNORECASE)),
     ("network_error", re.compile(r"\[download\] Got error|Connection (refused|reset)", re.IGNORECASE)),
 )
-
-#: Floor of the elapsed time used for the rate, seconds (avoids a division by zero).
-_MIN_ELAPSED_S = 1e-6
 
 STATUS_COLUMNS = ["song_id", "path", "status", "reason"]
 
@@ -432,10 +430,10 @@ def acquire_songs(
         raise ValueError("songs table repeats a song_id")
     out_dir = Path(out_dir)
     rows: list[dict[str, str]] = []
-    started = time.monotonic()
-    total = len(songs)
+    progress = Progress(log, len(songs), "songs", every=1)
+    counts = {"downloaded": 0, "cached": 0, "failed": 0}
     pairs = zip(songs["song_id"].astype(str), songs["url"].fillna("").astype(str), strict=True)
-    for done, (song_id, url) in enumerate(pairs, start=1):
+    for song_id, url in pairs:
         out_path = out_dir / f"{song_id}.wav"
         row = {"song_id": song_id, "path": str(out_path), "status": "cached", "reason": ""}
         if not is_cached(out_path, url, sample_rate):
@@ -447,22 +445,6 @@ def acquire_songs(
                 ledger.record(err)
                 row.update(path="", status="failed", reason=err.reason)
         rows.append(row)
-        _log_progress(done, total, time.monotonic() - started, rows)
+        counts[row["status"]] += 1
+        progress.step(detail=", ".join(f"{n} {status}" for status, n in counts.items()))
     return pd.DataFrame(rows, columns=STATUS_COLUMNS)
-
-
-def _log_progress(done: int, total: int, elapsed_s: float, rows: list[dict[str, str]]) -> None:
-    """Log ``done/total`` songs with counts per status, rate (songs/s) and ETA (s)."""
-    counts = pd.Series([r["status"] for r in rows]).value_counts()
-    rate = done / max(elapsed_s, _MIN_ELAPSED_S)
-    eta = (total - done) / rate
-    log.info(
-        "acquire %d/%d songs (%d downloaded, %d cached, %d failed), %.2f songs/s, ETA %.0f s",
-        done,
-        total,
-        counts.get("downloaded", 0),
-        counts.get("cached", 0),
-        counts.get("failed", 0),
-        rate,
-        eta,
-    )

@@ -29,9 +29,9 @@ import numpy as np
 import pandas as pd
 
 from merflow.errors import InputError
-from merflow.io import atomic_path
 from merflow.ledger import Ledger
 from merflow.midi import Notes, read_notes
+from merflow.plots import png_figure
 from merflow.sources import usable_midi
 
 ONSET_TOLERANCE_S = 0.05
@@ -102,50 +102,35 @@ def summarize_backends(per_clip: pd.DataFrame, transcriptions: dict[str, pd.Data
 
 def plot_f1(per_clip: pd.DataFrame, path: str | Path, title: str) -> None:
     """Per-clip onset F1 and onset+offset F1 distributions of every backend (box plot, PNG)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     backends = sorted(per_clip["backend"].unique())
-    fig, ax = plt.subplots(figsize=(max(4.0, 2.2 * len(backends)), 3.6), dpi=120)
-    data, labels = [], []
-    for backend in backends:
-        rows = per_clip[per_clip["backend"] == backend]
-        data += [rows["onset_f1"], rows["onset_offset_f1"]]
-        labels += [f"{backend}\nonset", f"{backend}\nonset+offset"]
-    ax.boxplot(data, tick_labels=labels)
-    ax.set_ylim(0, 1)
-    ax.set_ylabel("note F1 per clip")
-    ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    with png_figure(path, (max(4.0, 2.2 * len(backends)), 3.6)) as ax:
+        data, labels = [], []
+        for backend in backends:
+            rows = per_clip[per_clip["backend"] == backend]
+            data += [rows["onset_f1"], rows["onset_offset_f1"]]
+            labels += [f"{backend}\nonset", f"{backend}\nonset+offset"]
+        ax.boxplot(data, tick_labels=labels)
+        ax.set_ylim(0, 1)
+        ax.set_ylabel("note F1 per clip")
+        ax.set_title(title, fontsize=9)
 
 
 def plot_f1_vs_accuracy(summary: pd.DataFrame, results: pd.DataFrame, path: str | Path, title: str) -> None:
     """Emotion accuracy of each symbolic model against the note F1 of its source (oracle = 1)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     f1 = {"oracle": 1.0, **dict(zip(summary["backend"], summary["onset_f1"], strict=True))}
     rows = results[(results["level"] == "clip") & results["source"].isin(list(f1))]
-    fig, ax = plt.subplots(figsize=(5.0, 3.8), dpi=120)
-    for _, row in rows.iterrows():
-        x = f1[row["source"]]
-        ax.errorbar(x, row["accuracy_mean"], yerr=row["accuracy_std"], fmt="o", capsize=3)
-        ax.annotate(
-            row["model"], (x, row["accuracy_mean"]), fontsize=7, xytext=(4, 4), textcoords="offset points"
-        )
-    ax.set_xlim(0, 1.05)
-    ax.set_ylim(0, 1)
-    ax.set_xlabel("transcription onset F1 of the model's source (oracle = 1)")
-    ax.set_ylabel("4Q accuracy (test, clip level)")
-    ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    with png_figure(path, (5.0, 3.8)) as ax:
+        seen: dict[tuple[float, float], int] = {}
+        for _, row in rows.iterrows():
+            point = (f1[row["source"]], row["accuracy_mean"])
+            ax.errorbar(*point, yerr=row["accuracy_std"], fmt="o", capsize=3)
+            stacked = seen.get(point, 0)  # labels of coinciding points are stacked, not overlaid
+            seen[point] = stacked + 1
+            ax.annotate(
+                row["model"], point, fontsize=7, xytext=(4, 4 + 9 * stacked), textcoords="offset points"
+            )
+        ax.set_xlim(0, 1.05)
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("transcription onset F1 of the model's source (oracle = 1)")
+        ax.set_ylabel("4Q accuracy (test, clip level)")
+        ax.set_title(title, fontsize=9)

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 import numpy as np
 import symusic
 
-from merflow.midi import Notes
+from merflow.midi import Notes, score_note_arrays
 from merflow.tonality import N_PITCH_CLASSES
 
 #: Lowest and highest key of an 88-key piano (A0, C8), MIDI numbers.
@@ -85,9 +85,8 @@ def transpose_score(score: symusic.Score, semitones: int) -> symusic.Score:
     Raises:
         ValueError: if a shifted pitch would leave 0..127.
     """
-    pitched = [track for track in score.tracks if not track.is_drum and len(track.notes)]
-    if pitched:
-        pitches = np.concatenate([track.notes.numpy()["pitch"] for track in pitched]).astype(np.int64)
+    pitches = score_note_arrays(score)["pitch"]
+    if len(pitches):
         _check_midi_range(int(pitches.min()), int(pitches.max()), semitones)
     out = score.copy()
     for track in out.tracks:

@@ -29,8 +29,8 @@ import numpy as np
 from scipy.stats import binomtest
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
-from merflow.io import atomic_path
 from merflow.labels import QUADRANT_NAMES, QUADRANTS, arousal_of, valence_of
+from merflow.plots import png_figure
 
 HEADLINE_METRICS = ("accuracy", "macro_f1", "arousal_accuracy", "valence_accuracy")
 BOOTSTRAP_RESAMPLES = 10_000
@@ -116,24 +116,15 @@ def mcnemar_test(y_true: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray) -> 
 
 def plot_confusion(confusion: list[list[int]], path: str | Path, title: str) -> None:
     """Save a labelled confusion-matrix heat map as PNG (atomically)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     counts = np.asarray(confusion)
-    fig, ax = plt.subplots(figsize=(4.6, 4.0), dpi=120)
-    ax.imshow(counts, cmap="Blues")
-    names = [QUADRANT_NAMES[q] for q in QUADRANTS]
-    ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
-    ax.set_yticks(range(len(names)), names)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(title, fontsize=9)
-    for (row, col), count in np.ndenumerate(counts):
-        color = "white" if count > counts.max() / 2 else "black"
-        ax.text(col, row, str(count), ha="center", va="center", color=color)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    with png_figure(path, (4.6, 4.0)) as ax:
+        ax.imshow(counts, cmap="Blues")
+        names = [QUADRANT_NAMES[q] for q in QUADRANTS]
+        ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
+        ax.set_yticks(range(len(names)), names)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        ax.set_title(title, fontsize=9)
+        for (row, col), count in np.ndenumerate(counts):
+            color = "white" if count > counts.max() / 2 else "black"
+            ax.text(col, row, str(count), ha="center", va="center", color=color)

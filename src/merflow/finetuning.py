@@ -54,6 +54,12 @@ class FinetuneSettings:
     augmentation: bool = False
     shifts: tuple[int, ...] = tuple(DEFAULT_SHIFTS)
 
+    @classmethod
+    def from_config(cls, finetune: dict[str, Any], augmentation: bool = False) -> FinetuneSettings:
+        """Settings from the config's ``midibert.finetune`` section."""
+        keys = ("epochs", "patience", "batch_size", "lr", "max_len")
+        return cls(**{key: finetune[key] for key in keys}, augmentation=augmentation)
+
 
 @dataclass
 class ChunkSet:
@@ -247,6 +253,35 @@ def prediction_tables(
     return clips, chunk_table
 
 
+def partition_chunks(
+    manifest: pd.DataFrame, tokens: pd.DataFrame, keys: pd.DataFrame, part: str, max_len: int
+) -> tuple[dict[str, ChunkSet], dict[str, str]]:
+    """Chunk sets ``train``, ``val``, ``test`` and ``all`` of one partition, and each clip's split.
+
+    Args:
+        manifest: the clip manifest (labels, splits).
+        tokens: CP token table (``clip_id``, ``tokens`` as a list of 4-lists).
+        keys: Krumhansl-Kessler key table (``clip_id``, ``is_major``).
+        part: partition (``main`` or ``fold<k>``).
+        max_len: notes per chunk.
+    """
+    split = dict(zip(manifest["clip_id"], split_for_part(manifest, part), strict=True))
+    quadrant = dict(zip(manifest["clip_id"], manifest["quadrant"], strict=True))
+    minor = {c: 1 - int(m) for c, m in zip(keys["clip_id"], keys["is_major"], strict=True)}
+    clip_tokens = {
+        c: np.asarray(list(t), dtype=np.int64).reshape(-1, 4) if len(t) else np.zeros((0, 4), dtype=np.int64)
+        for c, t in zip(tokens["clip_id"], tokens["tokens"], strict=True)
+    }
+
+    def chunk_set(splits: tuple[str, ...]) -> ChunkSet:
+        chosen = {c: t for c, t in clip_tokens.items() if split.get(c) in splits}
+        return build_chunks(chosen, minor, quadrant, max_len)
+
+    sets = {name: chunk_set((name,)) for name in ("train", "val", "test")}
+    sets["all"] = chunk_set(("train", "val", "test"))
+    return sets, split
+
+
 @dataclass
 class MoFiRun:
     """A fine-tuned model, its clip- and chunk-level predictions, and its history."""
@@ -282,19 +317,8 @@ def run_mofi(
         device: where to train.
     """
     generator = seed_everything(seed)
-    split = dict(zip(manifest["clip_id"], split_for_part(manifest, part), strict=True))
-    quadrant = dict(zip(manifest["clip_id"], manifest["quadrant"], strict=True))
-    minor = {c: 1 - int(m) for c, m in zip(keys["clip_id"], keys["is_major"], strict=True)}
-    clip_tokens = {
-        c: np.asarray(list(t), dtype=np.int64).reshape(-1, 4) if len(t) else np.zeros((0, 4), dtype=np.int64)
-        for c, t in zip(tokens["clip_id"], tokens["tokens"], strict=True)
-    }
-
-    def chunk_set(splits: tuple[str, ...]) -> ChunkSet:
-        chosen = {c: t for c, t in clip_tokens.items() if split.get(c) in splits}
-        return build_chunks(chosen, minor, quadrant, settings.max_len)
-
-    train, val, every = chunk_set(("train",)), chunk_set(("val",)), chunk_set(("train", "val", "test"))
+    sets, split = partition_chunks(manifest, tokens, keys, part, settings.max_len)
+    train, val, every = sets["train"], sets["val"], sets["all"]
     log.info(
         "%d/%d/%d train/val/all chunks from %d clips", len(train), len(val), len(every), len(every.clip_ids)
     )

@@ -84,7 +84,7 @@ from merflow.midi import Notes, read_notes, write_notes
 from merflow.provenance import file_sha256
 from merflow.synth import render
 from merflow.tonality import estimate_key
-from merflow.training import PROB_COLUMNS, _probabilities_per_quadrant
+from merflow.training import PROB_COLUMNS, probabilities_per_quadrant
 from merflow.transcription import TRANSCRIBERS, Transcriber, get_transcriber
 
 log = logging.getLogger(__name__)
@@ -285,7 +285,7 @@ class Predictor:
                 results[i] = error
         if analyses:
             x = np.stack([a.features for a in analyses.values()])
-            probabilities = _probabilities_per_quadrant(self.pipeline, x)
+            probabilities = probabilities_per_quadrant(self.pipeline, x)
             for (i, analysis), p in zip(analyses.items(), probabilities, strict=True):
                 results[i] = self._prediction(str(paths[i]), analysis, p)
         return [r for r in results if r is not None]

@@ -6,7 +6,7 @@ A :class:`Notes` holds every non-drum note of a file, all tracks merged, sorted 
 then pitch. Times are in seconds (tempo map applied), pitches are MIDI numbers 0..127,
 velocities 1..127. This is the one symbolic representation the tonality, feature and
 tokenizer modules take as input; tick-based tokenizers (CP, REMI) read the score itself
-through :func:`read_score`.
+through :func:`read_score` and merge its tracks with :func:`score_note_arrays` (ticks).
 
 Failure behaviour: unreadable files raise :class:`~merflow.errors.InputError` with reason
 ``corrupt_midi``, and so do files that parse but cannot be timed (a time division of 0 or
@@ -112,18 +112,45 @@ def _missing_tracks(path: Path) -> str | None:
     return None
 
 
+NOTE_FIELDS = ("time", "duration", "pitch", "velocity", "track")
+"""Keys of :func:`score_note_arrays`."""
+
+
+def score_note_arrays(score: symusic.Score, include_drums: bool = False) -> dict[str, np.ndarray]:
+    """The notes of all tracks of ``score`` merged into flat arrays, in track order.
+
+    Times stay in the score's own time unit: int64 for a tick score (the ticks themselves),
+    float64 otherwise (quarter notes or seconds). Notes are not sorted.
+
+    Args:
+        score: any symusic score.
+        include_drums: also merge drum tracks (by default only pitched tracks are read).
+
+    Returns:
+        dict with the keys of :data:`NOTE_FIELDS`, each of shape (n,): ``time`` (onset) and
+        ``duration`` in the score's time unit; ``pitch``, ``velocity`` and ``track`` (index
+        of the note's track in ``score.tracks``) as int64. Empty arrays if there is no note.
+    """
+    time_dtype = np.int64 if score.ttype == symusic.TimeUnit.tick else np.float64
+    dtypes = {"time": time_dtype, "duration": time_dtype, "pitch": np.int64, "velocity": np.int64}
+    columns: dict[str, list[np.ndarray]] = {key: [np.zeros(0, dtype=np.int64)] for key in NOTE_FIELDS}
+    for index, track in enumerate(score.tracks):
+        if (include_drums or not track.is_drum) and len(track.notes):
+            part = track.notes.numpy()
+            for key in dtypes:
+                columns[key].append(part[key])
+            columns["track"].append(np.full(len(part["time"]), index, dtype=np.int64))
+    return {key: np.concatenate(parts).astype(dtypes.get(key, np.int64)) for key, parts in columns.items()}
+
+
 def score_to_notes(score: symusic.Score) -> Notes:
-    """Merge the pitched (non-drum) notes of all tracks of ``score`` into :class:`Notes`."""
-    seconds = score.to("second")
-    parts = [track.notes.numpy() for track in seconds.tracks if not track.is_drum and len(track.notes)]
-    if not parts:
-        empty = np.zeros(0)
-        return Notes.from_arrays(empty, empty, empty, empty)
-    onset = np.concatenate([p["time"] for p in parts]).astype(np.float64)
-    duration = np.concatenate([p["duration"] for p in parts]).astype(np.float64)
-    pitch = np.concatenate([p["pitch"] for p in parts]).astype(np.int64)
-    velocity = np.concatenate([p["velocity"] for p in parts]).astype(np.int64)
-    return Notes.from_arrays(onset, onset + duration, pitch, velocity)
+    """Merge the pitched (non-drum) notes of all tracks of ``score`` into :class:`Notes` (seconds).
+
+    See :func:`score_note_arrays` for the same notes in the score's own time unit.
+    """
+    notes = score_note_arrays(score.to("second"))
+    onset = notes["time"]
+    return Notes.from_arrays(onset, onset + notes["duration"], notes["pitch"], notes["velocity"])
 
 
 def read_notes(path: str | Path, item: str | None = None) -> Notes:

@@ -23,11 +23,19 @@ samples: FluidSynth's trailing silence past the release tail is cut (and a rende
 ends early is padded with zeros). Levels: FluidSynth plays at the fixed gain
 :data:`FLUIDSYNTH_GAIN` (renders stay comparable across clips) and a render is scaled down
 only if it would peak above :data:`merflow.synth.PEAK_LIMIT`; see :mod:`merflow.synth` for
-the builtin backend.
+the builtin backend. With FluidR3_GM at gain 1.0 the 1,078 EMOPIA clips peak at 0.88 at
+most (none is scaled down) and are about 7.5 dB quieter than the builtin renders (median
+RMS 0.028 against 0.067): compare features within one backend only.
+
+Speed (2-core development machine, 22.05 kHz): FluidSynth about 0.3 s per 35-s clip
+(~115x real time, mostly its start-up and SoundFont loading), builtin about 0.12 s; all
+1,078 EMOPIA clips took 301 s with FluidSynth on 2 threads (``workers=2``).
 
 Files: ``<out_dir>/<clip_id>.wav``, 16-bit PCM (:data:`merflow.clips.CLIP_SUBTYPE`),
 written atomically. A clip is not rendered again while its wav exists at ``sample_rate``
-and is at least as new as its MIDI; use one ``out_dir`` per backend.
+and is at least as new as its MIDI; use one ``out_dir`` per backend. When the backend
+cannot run at all (no FluidSynth program, no usable SoundFont), every clip fails, up to
+date or not, so a broken set-up never passes silently.
 
 Failures are recorded in the ledger per clip, and the batch goes on: ``missing_file``,
 ``corrupt_midi``, ``no_notes`` (from :mod:`merflow.midi`), ``missing_fluidsynth`` (the

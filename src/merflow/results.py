@@ -23,7 +23,7 @@ import pandas as pd
 import yaml
 
 from merflow.evaluation import HEADLINE_METRICS, mcnemar_test, summarize
-from merflow.io import atomic_path
+from merflow.plots import png_figure
 
 PAPER_NUMBERS_FILE = "paper_numbers.yaml"
 
@@ -54,8 +54,14 @@ def _test_metrics(run: dict[str, Any], level: str) -> dict[str, Any] | None:
     return run["test"] if level == "clip" else run.get("chunk", {}).get("test")
 
 
-def results_table(runs: list[dict[str, Any]], dataset: str, split: str) -> pd.DataFrame:
-    """One row per model and level over all of its runs (seeds x partitions) on ``dataset``/``split``."""
+def results_table(
+    runs: list[dict[str, Any]], dataset: str, split: str, audio_source: str = ""
+) -> pd.DataFrame:
+    """One row per model and level over all of its runs (seeds x partitions) on ``dataset``/``split``.
+
+    ``audio_source`` (``youtube``, ``render``) is stated on the rows of models that use audio
+    (audio features or a transcription); symbolic models on the dataset's MIDI get ``-``.
+    """
     published = paper_numbers(dataset, split)
     rows = []
     by_model: dict[str, list[dict[str, Any]]] = {}
@@ -74,6 +80,7 @@ def results_table(runs: list[dict[str, Any]], dataset: str, split: str) -> pd.Da
             "estimator": first["settings"]["estimator"],
             "features": first["settings"]["features"],
             "source": first["settings"]["source"],
+            "audio_source": "-" if first["settings"]["source"] == "oracle" else audio_source,
             "seeds": ",".join(str(s) for s in sorted({r["seed"] for r in model_runs})),
             "parts": ",".join(sorted({r["part"] for r in model_runs})),
             "n_runs": len(model_runs),
@@ -112,15 +119,15 @@ def to_markdown(table: pd.DataFrame, dataset: str, split: str) -> str:
         "Test-split metrics, mean ± std over runs (seeds × partitions); level = clip, or chunk",
         "of notes for chunk-based models (512 in MIDI-BERT, which reports chunk level).",
         "",
-        "| model | level | source | 4Q acc | paper | Δ | macro-F1 | arousal acc | paper A | valence acc "
-        "| paper V | seeds | runs | test items | preset | code |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| model | level | source | audio | 4Q acc | paper | Δ | macro-F1 | arousal acc | paper A "
+        "| valence acc | paper V | seeds | runs | test items | preset | code |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for _, row in table.iterrows():
         diff = "" if pd.isna(row["diff_accuracy"]) else f"{row['diff_accuracy']:+.3f}"
         lines.append(
-            f"| {row['model']} | {row['level']} | {row['source']} | {pm(row, 'accuracy')} "
-            f"| {paper(row, 'accuracy')} | {diff} "
+            f"| {row['model']} | {row['level']} | {row['source']} | {row['audio_source']} "
+            f"| {pm(row, 'accuracy')} | {paper(row, 'accuracy')} | {diff} "
             f"| {pm(row, 'macro_f1')} | {pm(row, 'arousal_accuracy')} | {paper(row, 'arousal_accuracy')} "
             f"| {pm(row, 'valence_accuracy')} | {paper(row, 'valence_accuracy')} | {row['seeds']} "
             f"| {row['n_runs']} | {row['n_test_items']} | {row['preset']} | {row['code_version']} |"
@@ -189,37 +196,28 @@ def _test_pairs(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
 
 def plot_accuracy(table: pd.DataFrame, path: str, title: str) -> None:
     """Bar chart of 4Q accuracy per model (mean, error bar = std over runs), paper numbers as dots."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(max(4.0, 1.1 * len(table) + 2), 3.6), dpi=120)
-    positions = np.arange(len(table))
-    ax.bar(
-        positions,
-        table["accuracy_mean"],
-        yerr=table["accuracy_std"],
-        capsize=4,
-        color="#4c72b0",
-        label="ours",
-    )
-    has_paper = table["paper_accuracy"].notna()
-    if has_paper.any():
-        ax.scatter(
-            positions[has_paper],
-            table.loc[has_paper, "paper_accuracy"],
-            color="#dd8452",
-            zorder=3,
-            label="paper",
+    with png_figure(path, (max(4.0, 1.1 * len(table) + 2), 3.6)) as ax:
+        positions = np.arange(len(table))
+        ax.bar(
+            positions,
+            table["accuracy_mean"],
+            yerr=table["accuracy_std"],
+            capsize=4,
+            color="#4c72b0",
+            label="ours",
         )
-    ax.axhline(0.25, color="grey", linestyle=":", linewidth=1, label="chance (4 classes)")
-    ax.set_xticks(positions, table["model"], rotation=30, ha="right")
-    ax.set_ylim(0, 1)
-    ax.set_ylabel("4Q accuracy (test)")
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=7, loc="upper right")
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+        has_paper = table["paper_accuracy"].notna()
+        if has_paper.any():
+            ax.scatter(
+                positions[has_paper],
+                table.loc[has_paper, "paper_accuracy"],
+                color="#dd8452",
+                zorder=3,
+                label="paper",
+            )
+        ax.axhline(0.25, color="grey", linestyle=":", linewidth=1, label="chance (4 classes)")
+        ax.set_xticks(positions, table["model"], rotation=30, ha="right")
+        ax.set_ylim(0, 1)
+        ax.set_ylabel("4Q accuracy (test)")
+        ax.set_title(title, fontsize=9)
+        ax.legend(fontsize=7, loc="upper right")

@@ -124,7 +124,7 @@ def train_classical(
         log.info("C=%g: validation accuracy %.3f", C, val_accuracy[str(C)])
     best_C = max(settings["C_grid"], key=lambda c: (val_accuracy[str(c)], -c))
     model = build_estimator(settings["estimator"], best_C, seed, folds).fit(x[is_train], y[is_train])
-    probabilities = _probabilities_per_quadrant(model, x)
+    probabilities = probabilities_per_quadrant(model, x)
     predictions = table[["clip_id", "split", "quadrant"]].copy()
     predictions["predicted"] = np.asarray(QUADRANTS)[probabilities.argmax(axis=1)]
     predictions[PROB_COLUMNS] = probabilities
@@ -140,8 +140,12 @@ def train_classical(
     return TrainResult(model=model, predictions=predictions, history=history)
 
 
-def _probabilities_per_quadrant(model: Pipeline, x: np.ndarray) -> np.ndarray:
-    """Class probabilities, shape (n_clips, 4), columns Q1..Q4 (zeros for unseen classes)."""
+def probabilities_per_quadrant(model: Pipeline, x: np.ndarray) -> np.ndarray:
+    """Class probabilities of a fitted classifier, shape (n_clips, 4), columns Q1..Q4.
+
+    ``model`` is fitted on quadrants 1..4 (its ``classes_``); a quadrant it never saw gets
+    probability 0. Used by training's evaluation and by :mod:`merflow.inference`.
+    """
     raw = model.predict_proba(x)
     out = np.zeros((len(x), len(QUADRANTS)))
     for column, quadrant in enumerate(model.classes_):

@@ -32,7 +32,7 @@ rule cut_clips:
         manifest="resources/{dataset}/manifest.parquet",
         downloads=download_shards,
     output:
-        clips="results/{dataset}/audio/clips.parquet",
+        clips="results/{dataset}/audio/clips_youtube.parquet",
         ledger="results/{dataset}/ledger/cut_clips.csv",
     log:
         "logs/{dataset}/cut_clips.log",
@@ -45,3 +45,50 @@ rule cut_clips:
         code=code_version("merflow.clips"),
     script:
         "../scripts/cut_clips.py"
+
+
+rule render_clips:
+    input:
+        manifest="resources/{dataset}/manifest.parquet",
+    output:
+        clips="results/{dataset}/audio/clips_render.parquet",
+        ledger="results/{dataset}/ledger/render_clips.csv",
+    log:
+        "logs/{dataset}/render_clips.log",
+    benchmark:
+        "results/benchmarks/{dataset}/render_clips.tsv"
+    conda:
+        "../../envs/pipeline.yaml"
+    threads: 2
+    params:
+        clips_dir="results/{dataset}/audio/rendered",
+        sample_rate=config["audio"]["sample_rate"],
+        backend=config["audio"]["render_backend"],
+        soundfont=config["audio"]["soundfont"],
+        code=code_version("merflow.rendering"),
+    script:
+        "../scripts/render_clips.py"
+
+
+rule audio_coverage:
+    input:
+        manifest="resources/{dataset}/manifest.parquet",
+        clips=clip_audio_table,
+    output:
+        csv="results/tables/{dataset}_audio_coverage.csv",
+        markdown=report(
+            "results/tables/{dataset}_audio_coverage.md",
+            caption="../report/coverage.rst",
+            category="Data",
+        ),
+    log:
+        "logs/{dataset}/audio_coverage.log",
+    benchmark:
+        "results/benchmarks/{dataset}/audio_coverage.tsv"
+    conda:
+        "../../envs/pipeline.yaml"
+    params:
+        source=config["audio"]["source"],
+        code=code_version("merflow.rendering"),
+    script:
+        "../scripts/audio_coverage.py"

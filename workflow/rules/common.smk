@@ -22,7 +22,14 @@ wildcard_constraints:
 
 
 def has_audio(dataset):
-    return dataset in AUDIO_DATASETS
+    """Datasets with song URLs have audio; with `audio.source: render` every dataset has."""
+    return dataset in AUDIO_DATASETS or config["audio"]["source"] == "render"
+
+
+def clip_audio_table(wildcards):
+    return (
+        f"results/{wildcards.dataset}/audio/clips_{config['audio']['source']}.parquet"
+    )
 
 
 def download_shards(wildcards):
@@ -89,11 +96,11 @@ def eval_manifests(wildcards=None):
     )
 
 
-def mofi_inputs(wildcards):
-    model = config["models"][wildcards.model]
-    symbolic = f"results/{wildcards.dataset}/features/symbolic/{model['source']}"
+def mofi_input_files(dataset, model_name):
+    model = config["models"][model_name]
+    symbolic = f"results/{dataset}/features/symbolic/{model['source']}"
     inputs = {
-        "manifest": f"resources/{wildcards.dataset}/manifest.parquet",
+        "manifest": f"resources/{dataset}/manifest.parquet",
         "tokens": f"{symbolic}/tokens_cp.parquet",
         "key_table": f"{symbolic}/keys.parquet",
     }
@@ -102,6 +109,35 @@ def mofi_inputs(wildcards):
             f"results/pretrain/{config['midibert']['preset']}/midibert.pt"
         )
     return inputs
+
+
+def probed_datasets():
+    """Datasets with a `mofi` model on the dataset MIDI: their pretrained encoder is probed."""
+    oracle_mofi = [
+        n
+        for n, m in config["models"].items()
+        if m["estimator"] == "mofi" and m["source"] == "oracle"
+    ]
+    return [d for d in config["datasets"] if oracle_mofi and d != "demo"]
+
+
+def mofi_inputs(wildcards):
+    return mofi_input_files(wildcards.dataset, wildcards.model)
+
+
+def probe_inputs(wildcards):
+    return mofi_input_files(wildcards.dataset, mofi_model_name())
+
+
+def mofi_model_name():
+    """The `mofi` model whose injection point the probing plot marks (MoFi's own if present)."""
+    names = [n for n, m in config["models"].items() if m["estimator"] == "mofi"]
+    with_film = [n for n in names if config["models"][n]["injection"] != "none"]
+    return (with_film or names)[0]
+
+
+def mofi_injection(wildcards):
+    return config["models"][mofi_model_name()]["injection"]
 
 
 def model_features(wildcards):
@@ -146,18 +182,19 @@ def audio_stage_needed(dataset):
 
 def dataset_ledgers(dataset):
     ledgers = [f"results/{dataset}/ledger/manifest.csv"]
-    if audio_stage_needed(dataset):
+    if audio_stage_needed(dataset) and config["audio"]["source"] == "render":
+        ledgers.append(f"results/{dataset}/ledger/render_clips.csv")
+    if audio_stage_needed(dataset) and config["audio"]["source"] == "youtube":
         ledgers += expand(
             "results/{dataset}/ledger/download_{shard}.csv",
             dataset=dataset,
             shard=range(config["download"]["shards"]),
         )
+        ledgers.append(f"results/{dataset}/ledger/cut_clips.csv")
+    if audio_stage_needed(dataset):
         if amt_backends_for(dataset):
             ledgers.append(f"results/{dataset}/ledger/amt_evaluation.csv")
-        ledgers += [
-            f"results/{dataset}/ledger/cut_clips.csv",
-            f"results/{dataset}/ledger/audio_features.csv",
-        ]
+        ledgers.append(f"results/{dataset}/ledger/audio_features.csv")
         ledgers += expand(
             "results/{dataset}/ledger/transcribe_{backend}_{shard}.csv",
             dataset=dataset,
@@ -213,9 +250,12 @@ def amt_backend_tables(wildcards):
     ]
 
 
-def amt_outputs():
+def stage_report_outputs():
+    """Audio coverage and transcription-quality outputs of the datasets that have them."""
     outputs = []
     for dataset in config["datasets"]:
+        if audio_stage_needed(dataset):
+            outputs.append(f"results/tables/{dataset}_audio_coverage.csv")
         if amt_backends_for(dataset):
             outputs += [
                 f"results/tables/{dataset}_amt.csv",
@@ -225,9 +265,14 @@ def amt_outputs():
 
 
 def get_final_output():
+    probing = [
+        f"results/plots/{dataset}_{split_name(dataset)}_probing.png"
+        for dataset in probed_datasets()
+    ]
     return [
         *result_tables(),
-        *amt_outputs(),
+        *stage_report_outputs(),
+        *probing,
         "results/ledger.csv",
         "results/mlflow/logged.json",
     ]

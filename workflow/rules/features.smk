@@ -33,7 +33,7 @@ rule symbolic_features:
 
 rule audio_features:
     input:
-        clips="results/{dataset}/audio/clips.parquet",
+        clips=clip_audio_table,
     output:
         frames="results/{dataset}/features/audio/frames.parquet",
         statistics="results/{dataset}/features/audio/statistics.parquet",

@@ -93,3 +93,31 @@ rule train_mofi:
         code=code_version("merflow.finetuning", "merflow.models.checkpoint"),
     script:
         "../scripts/train_mofi.py"
+
+
+rule probe_midibert:
+    input:
+        unpack(probe_inputs),
+    output:
+        table="results/tables/{dataset}_{split}_probing.csv",
+        plot=report(
+            "results/plots/{dataset}_{split}_probing.png",
+            caption="../report/probing.rst",
+            category="MoFi",
+        ),
+    log:
+        "logs/{dataset}/probe_midibert_{split}.log",
+    benchmark:
+        "results/benchmarks/{dataset}/probe_midibert_{split}.tsv"
+    conda:
+        "../../envs/pipeline.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+    params:
+        midibert=config["midibert"],
+        injection=mofi_injection,
+        seed=config["seeds"][0],
+        code=code_version("merflow.probing"),
+    script:
+        "../scripts/probe_midibert.py"

@@ -26,7 +26,7 @@ rule results_table:
     conda:
         "../../envs/pipeline.yaml"
     params:
-        config=config,
+        audio_source=config["audio"]["source"],
         code=code_version("merflow.results"),
     script:
         "../scripts/results_table.py"

@@ -4,7 +4,7 @@
 
 rule transcribe:
     input:
-        clips="results/{dataset}/audio/clips.parquet",
+        clips=clip_audio_table,
     output:
         table="results/{dataset}/transcription/{backend}/shard_{shard}.parquet",
         ledger="results/{dataset}/ledger/transcribe_{backend}_{shard}.csv",

@@ -14,9 +14,11 @@ def write_csv(table: pd.DataFrame, path: str) -> None:
         table.to_csv(tmp, index=False, float_format="%.4f")
 
 
-def main(metrics: list[str], predictions: list[str], dataset: str, split: str, outputs) -> None:
+def main(
+    metrics: list[str], predictions: list[str], dataset: str, split: str, audio_source: str, outputs
+) -> None:
     runs = [read_json(p) for p in metrics]
-    table = results_table(runs, dataset, split)
+    table = results_table(runs, dataset, split, audio_source)
     write_csv(table, outputs.csv)
     write_text(to_markdown(table, dataset, split), outputs.markdown)
     by_run = {}
@@ -34,5 +36,6 @@ main(
     list(snakemake.input.predictions),
     snakemake.wildcards.dataset,
     snakemake.wildcards.split,
+    snakemake.params.audio_source,
     snakemake.output,
 )

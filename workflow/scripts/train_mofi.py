@@ -19,15 +19,7 @@ def main(
     config = MidiBertConfig.preset(midibert["preset"])
     encoder_path = midibert["checkpoint"] or inputs.encoder
     encoder = load_midibert_checkpoint(encoder_path, config)
-    finetune = midibert["finetune"]
-    run_settings = FinetuneSettings(
-        epochs=finetune["epochs"],
-        patience=finetune["patience"],
-        batch_size=finetune["batch_size"],
-        lr=finetune["lr"],
-        max_len=finetune["max_len"],
-        augmentation=settings["augmentation"],
-    )
+    run_settings = FinetuneSettings.from_config(midibert["finetune"], settings["augmentation"])
     device = select_device()
     run = run_mofi(
         read_manifest(inputs.manifest),

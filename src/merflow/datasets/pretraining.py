@@ -12,7 +12,7 @@ layout (``<mirror>/pretrain/...``); :func:`default_sources` adds an optional use
   every instrument of a POP909 file. MIDI-BERT's 4/4-only filter (865 pieces) is not applied.
 - **Pop1K7** (``pop1k7/src_<folder>_<n>.mid``, one track) and **VGMIDI unlabelled**
   (``vgmidi_unlabelled/<game>_<piece>.mid``, one or more tracks, some not piano) are read
-  the same way: every non-drum track is merged, as in :func:`merflow.midi.score_to_notes`.
+  the same way: every non-drum track is merged, as in :func:`merflow.midi.score_note_arrays`.
 
 Manifest (:data:`MANIFEST_COLUMNS`), one row per kept piece, in **canonical order**: the
 order of ``sources`` (insertion order of the dict; :data:`DEFAULT_CORPORA` is POP909,
@@ -26,10 +26,10 @@ Content hash (``content_hash``): the SHA-256 of the merged non-drum notes as int
 (``round(tick * 480 / tpq)``), onsets measured from the first onset, sorted by (onset,
 pitch, duration). It ignores velocities, tempo, track layout, programs, channels, meta
 events and leading silence, so a file re-saved by another program, split into other
-tracks or written at another resolution hashes the same as long as its ticks map exactly
-onto the 480-tpq grid (any resolution that divides into it or is a multiple of the
-source's). A lossy re-quantisation (e.g. 480 -> 220 tpq) changes the hash; such near
-copies are not removed (the n-gram check below only compares against test clips).
+tracks or written at another resolution hashes the same as long as every tick lands
+exactly on the 480-tpq grid (480 <-> 960 tpq, 96 -> 480 tpq...). A lossy re-quantisation
+(e.g. 480 -> 220 tpq) changes the hash; such near copies are not removed (the n-gram
+check below only compares pieces against test clips).
 
 Duplicates: pieces with equal ``content_hash`` are one piece; the first in canonical order
 is kept, the others go to the dropped table with reason ``duplicate``.
@@ -94,7 +94,7 @@ import symusic
 from merflow.errors import InputError
 from merflow.ledger import Ledger
 from merflow.logs import Progress
-from merflow.midi import Notes, read_score, score_to_notes
+from merflow.midi import Notes, read_score, score_note_arrays, score_to_notes
 
 log = logging.getLogger(__name__)
 
@@ -139,14 +139,13 @@ def grid_notes(score: symusic.Score) -> tuple[np.ndarray, np.ndarray, np.ndarray
         ticks at :data:`HASH_TICKS_PER_QUARTER` per quarter note (``round(tick * 480 /
         tpq)``), sorted by (onset, pitch, duration); empty arrays if there is no note.
     """
-    parts = [track.notes.numpy() for track in score.tracks if not track.is_drum and len(track.notes)]
-    if not parts:
-        empty = np.zeros(0, dtype=np.int64)
-        return empty, empty, empty
+    notes = score_note_arrays(score)
+    if not len(notes["time"]):
+        return notes["time"], notes["pitch"], notes["duration"]
     scale = HASH_TICKS_PER_QUARTER / score.ticks_per_quarter
-    onset = np.round(np.concatenate([p["time"] for p in parts]) * scale).astype(np.int64)
-    duration = np.round(np.concatenate([p["duration"] for p in parts]) * scale).astype(np.int64)
-    pitch = np.concatenate([p["pitch"] for p in parts]).astype(np.int64)
+    onset = np.round(notes["time"] * scale).astype(np.int64)
+    duration = np.round(notes["duration"] * scale).astype(np.int64)
+    pitch = notes["pitch"]
     order = np.lexsort((duration, pitch, onset))
     return onset[order] - onset.min(), pitch[order], duration[order]
 

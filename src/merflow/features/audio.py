@@ -137,15 +137,26 @@ def audio_statistics(frames: dict[str, np.ndarray]) -> dict[str, float]:
     return stats
 
 
-def load_audio(path: Path, sample_rate: int, item: str) -> np.ndarray:
+def load_audio(
+    path: Path, sample_rate: int, item: str, silence_peak: float | None = SILENCE_PEAK
+) -> np.ndarray:
     """Read an audio file as mono float32 at ``sample_rate`` Hz, shape ``(n_samples,)``.
 
     Channels are averaged; other sample rates are resampled (soxr, librosa's default).
+    Also the loader of basic-pitch transcription
+    (:func:`merflow.transcription.basic_pitch.load_audio`), which accepts silence.
+
+    Args:
+        path: the audio file (anything libsndfile reads; the pipeline's clips are WAV).
+        sample_rate: the output sample rate in Hz.
+        item: name used in errors.
+        silence_peak: audio whose peak amplitude is below this is ``silent_audio``; None
+            accepts silent audio.
 
     Raises:
         InputError: for ``item``: ``missing_file``; ``corrupt_audio`` (not readable as audio,
             a truncated WAV file (:func:`merflow.io.wav_shortfall`), no samples, non-finite samples);
-            ``silent_audio`` (peak below :data:`SILENCE_PEAK`).
+            ``silent_audio`` (peak below ``silence_peak``, by default :data:`SILENCE_PEAK`).
     """
     path = Path(path)
     if not path.is_file():
@@ -163,8 +174,8 @@ def load_audio(path: Path, sample_rate: int, item: str) -> np.ndarray:
         )
     mono = y.mean(axis=1)
     peak = float(np.abs(mono).max())
-    if peak < SILENCE_PEAK:
-        raise InputError(item, "silent_audio", f"peak amplitude {peak:.2e} < {SILENCE_PEAK:.0e}", path)
+    if silence_peak is not None and peak < silence_peak:
+        raise InputError(item, "silent_audio", f"peak amplitude {peak:.2e} < {silence_peak:.0e}", path)
     if file_sr != sample_rate:
         mono = librosa.resample(mono, orig_sr=file_sr, target_sr=sample_rate)
     return np.ascontiguousarray(mono, dtype=np.float32)

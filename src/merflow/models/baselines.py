@@ -16,7 +16,8 @@ Conventions
 Design:
 
 - LSTM-Attn (Lin et al. 2017, as run by EMOPIA's ``midi_cls``): embedding (300) -> one-layer
-  BiLSTM (128 per direction) -> structured self-attention (d_a = 128, r = 16 hops) -> flatten
+  BiLSTM (128 per direction) -> structured self-attention (d_a = 128, r = 16 hops; the pooling
+  and penalty of :mod:`merflow.models.heads`) -> flatten
   (2 x 128 x 16 = 4096) -> Linear 256 -> ReLU -> Linear 4, sizes from EMOPIA's released
   hyper-parameters. Unlike that code, padding is masked (packed LSTM, no attention on padding).
   The loss adds Lin et al.'s penalty ``||A A^T - I||_F^2`` times ``penalty_weight`` (Lin et al.
@@ -45,9 +46,9 @@ from merflow.models.blocks import (
     BiRecurrentEncoder,
     MLPHead,
     ResidualEncoder2d,
-    SelfAttentivePooling,
     check_frames,
 )
+from merflow.models.heads import SelfAttentivePooling, attention_penalty
 from merflow.tokenizers.midi_like import VOCAB_SIZE
 
 #: Chunk length of Won et al.'s short-chunk models, seconds (59,049 samples at 16 kHz).
@@ -107,19 +108,20 @@ class LSTMAttn(nn.Module):
         self.config = c = config
         self.encoder = BiRecurrentEncoder(c.vocab_size, c.embedding_dim, c.lstm_hidden, c.lstm_layers, "lstm")
         self.attention = SelfAttentivePooling(self.encoder.out_dim, c.attention_dim, c.n_hops)
-        self.classifier = MLPHead(self.attention.out_dim, c.fc_hidden, N_QUADRANTS)
+        self.classifier = MLPHead(c.n_hops * self.encoder.out_dim, c.fc_hidden, N_QUADRANTS)
 
     def forward(self, tokens: Tensor, token_mask: Tensor) -> LSTMAttnOutput:
         """Logits and attention for ``tokens`` / ``token_mask`` ``(batch, seq_len)``."""
         states, _ = self.encoder(tokens, token_mask)
-        pooled, attention = self.attention(states, token_mask)
+        attention = self.attention(states, token_mask)  # (batch, n_hops, seq_len)
+        pooled = (attention @ states).flatten(1)  # M = A H, (batch, n_hops * encoder.out_dim)
         return LSTMAttnOutput(self.classifier(pooled), attention)
 
     def loss(self, output: LSTMAttnOutput, quadrant_index: Tensor) -> Tensor:
         """``CE + penalty_weight * ||A A^T - I||_F^2`` for 0-based quadrants ``(batch,)`` -> scalar."""
         loss = F.cross_entropy(output.logits, quadrant_index)
         if self.config.penalty_weight > 0:
-            loss = loss + self.config.penalty_weight * SelfAttentivePooling.penalty(output.attention)
+            loss = loss + self.config.penalty_weight * attention_penalty(output.attention)
         return loss
 
     @staticmethod

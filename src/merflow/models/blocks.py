@@ -244,35 +244,6 @@ class BiRecurrentEncoder(nn.Module):
         return outputs, torch.cat([h_n[-2], h_n[-1]], dim=-1)
 
 
-class SelfAttentivePooling(nn.Module):
-    """Structured self-attention of Lin et al. (2017): ``r`` attention hops over a sequence.
-
-    ``A = softmax_t(W_s2 tanh(W_s1 H^T))`` ``(batch, r, seq_len)`` (padding excluded), ``M = A H``
-    ``(batch, r, in_dim)``. Returns ``(M flattened to (batch, r * in_dim), A)``;
-    :meth:`penalty` is Lin et al.'s redundancy term ``||A A^T - I||_F^2``, averaged over the batch.
-    """
-
-    def __init__(self, in_dim: int, attention_dim: int, n_hops: int) -> None:
-        super().__init__()
-        self.w_s1 = nn.Linear(in_dim, attention_dim, bias=False)
-        self.w_s2 = nn.Linear(attention_dim, n_hops, bias=False)
-        self.n_hops = n_hops
-        self.out_dim = n_hops * in_dim
-
-    def forward(self, h: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
-        scores = self.w_s2(torch.tanh(self.w_s1(h)))  # (batch, seq_len, r)
-        scores = scores.masked_fill(~mask.unsqueeze(-1), float("-inf"))
-        attention = torch.softmax(scores, dim=1).transpose(1, 2)  # (batch, r, seq_len)
-        return (attention @ h).flatten(1), attention
-
-    @staticmethod
-    def penalty(attention: Tensor) -> Tensor:
-        """``mean_batch ||A A^T - I||_F^2`` for ``attention`` ``(batch, r, seq_len)`` -> scalar."""
-        gram = attention @ attention.transpose(1, 2)  # (batch, r, r)
-        eye = torch.eye(gram.shape[-1], dtype=gram.dtype, device=gram.device)
-        return ((gram - eye) ** 2).sum(dim=(1, 2)).mean()
-
-
 class MLPHead(nn.Module):
     """Two fully connected layers: ``Linear -> [BatchNorm1d] -> ReLU -> Dropout -> Linear``.
 

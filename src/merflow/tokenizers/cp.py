@@ -78,7 +78,7 @@ import numpy as np
 import symusic
 
 from merflow.errors import InputError
-from merflow.midi import read_score
+from merflow.midi import read_score, score_note_arrays
 
 TICKS_PER_BEAT = 480
 BEATS_PER_BAR = 4
@@ -180,9 +180,9 @@ class CPNotes(NamedTuple):
 
 
 def _score_notes(score: symusic.Score) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Onset, offset (ticks), pitch and track index of every note of ``score``, all tracks; shape (n,)."""
-    arrays = [track.notes.numpy() for track in score.tracks]
-    return _concat_tracks([(a["time"], a["time"] + a["duration"], a["pitch"]) for a in arrays])
+    """Onset, offset (ticks), pitch and track index of every note of ``score``, drums included; shape (n,)."""
+    notes = score_note_arrays(score, include_drums=True)
+    return notes["time"], notes["time"] + notes["duration"], notes["pitch"], notes["track"]
 
 
 def _miditoolkit_notes(path: Path, item: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -139,6 +139,22 @@ def encode(notes: Notes) -> np.ndarray:
     return tokens.astype(np.int64)
 
 
+def check_tokens(tokens: np.ndarray, vocab_size: int) -> np.ndarray:
+    """``tokens`` as a 1-D int64 array, checked against a vocabulary of ``vocab_size`` ids.
+
+    Shared by the decoders of the MIDI-like, refined MIDI-like and REMI tokenizers.
+
+    Raises:
+        ValueError: if ``tokens`` is not 1-D or holds ids outside ``[0, vocab_size)``.
+    """
+    tokens = np.asarray(tokens, dtype=np.int64)
+    if tokens.ndim != 1:
+        raise ValueError(f"tokens must be 1-D, got shape {tokens.shape}")
+    if len(tokens) and (tokens.min() < 0 or tokens.max() >= vocab_size):
+        raise ValueError(f"token ids must lie in [0, {vocab_size})")
+    return tokens
+
+
 def decode(tokens: np.ndarray) -> Notes:
     """Notes of a token sequence (see the module conventions for malformed sequences).
 
@@ -151,11 +167,7 @@ def decode(tokens: np.ndarray) -> Notes:
     Raises:
         ValueError: if ``tokens`` is not 1-D or holds ids outside the vocabulary.
     """
-    tokens = np.asarray(tokens, dtype=np.int64)
-    if tokens.ndim != 1:
-        raise ValueError(f"tokens must be 1-D, got shape {tokens.shape}")
-    if len(tokens) and (tokens.min() < 0 or tokens.max() >= VOCAB_SIZE):
-        raise ValueError(f"token ids must lie in [0, {VOCAB_SIZE})")
+    tokens = check_tokens(tokens, VOCAB_SIZE)
     if len(tokens) == 0:
         return Notes.from_arrays([], [], [], [])
     position = np.arange(len(tokens))

@@ -105,11 +105,7 @@ def decode(tokens: np.ndarray) -> Notes:
     Raises:
         ValueError: if ``tokens`` is not 1-D or holds ids outside the vocabulary.
     """
-    tokens = np.asarray(tokens, dtype=np.int64)
-    if tokens.ndim != 1:
-        raise ValueError(f"tokens must be 1-D, got shape {tokens.shape}")
-    if len(tokens) and (tokens.min() < 0 or tokens.max() >= VOCAB_SIZE):
-        raise ValueError(f"token ids must lie in [0, {VOCAB_SIZE})")
+    tokens = midi_like.check_tokens(tokens, VOCAB_SIZE)
     return midi_like.decode(tokens[tokens < HARMONIC_OFFSET])
 
 

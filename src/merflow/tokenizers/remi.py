@@ -88,8 +88,14 @@ from collections.abc import Iterable
 import numpy as np
 import symusic
 
-from merflow.midi import Notes, score_to_notes
-from merflow.tokenizers.midi_like import DEFAULT_VELOCITY, N_VELOCITY_BINS, bin_to_velocity, velocity_to_bin
+from merflow.midi import Notes, score_note_arrays, score_to_notes
+from merflow.tokenizers.midi_like import (
+    DEFAULT_VELOCITY,
+    N_VELOCITY_BINS,
+    bin_to_velocity,
+    check_tokens,
+    velocity_to_bin,
+)
 from merflow.tonality import N_PITCH_CLASSES, PITCH_CLASS_NAMES
 
 TICKS_PER_BEAT = 480
@@ -198,15 +204,6 @@ def _round_half_down(numerator: np.ndarray, denominator: int) -> np.ndarray:
     return -((denominator - 2 * numerator) // (2 * denominator))
 
 
-def _tick_notes(score: symusic.Score) -> dict[str, np.ndarray]:
-    """Onset, duration (ticks), pitch and velocity of all non-drum notes, tracks merged."""
-    parts = [track.notes.numpy() for track in score.tracks if not track.is_drum and len(track.notes)]
-    keys = ("time", "duration", "pitch", "velocity")
-    if not parts:
-        return {key: np.zeros(0, dtype=np.int64) for key in keys}
-    return {key: np.concatenate([part[key] for part in parts]).astype(np.int64) for key in keys}
-
-
 def _chord_templates() -> np.ndarray:
     """Unit-norm binary chord templates, shape (60, 12), in :data:`CHORD_LABELS` order."""
     templates = np.zeros((N_CHORDS - 1, N_PITCH_CLASSES))
@@ -300,7 +297,7 @@ def encode(score: symusic.Score) -> np.ndarray:
     """
     if score.ttype != symusic.TimeUnit.tick:
         raise ValueError(f"REMI needs a tick-based score, got time unit {score.ttype}")
-    notes = _tick_notes(score)
+    notes = score_note_arrays(score)
     if not len(notes["time"]):
         return np.zeros(0, dtype=np.int64)
     tpq = score.ticks_per_quarter
@@ -359,11 +356,7 @@ def decode_score(tokens: np.ndarray) -> symusic.Score:
     Raises:
         ValueError: if ``tokens`` is not 1-D or holds ids outside the vocabulary.
     """
-    tokens = np.asarray(tokens, dtype=np.int64)
-    if tokens.ndim != 1:
-        raise ValueError(f"tokens must be 1-D, got shape {tokens.shape}")
-    if len(tokens) and (tokens.min() < 0 or tokens.max() >= VOCAB_SIZE):
-        raise ValueError(f"token ids must lie in [0, {VOCAB_SIZE})")
+    tokens = check_tokens(tokens, VOCAB_SIZE)
     position_ticks = TICKS_PER_BEAT // POSITIONS_PER_BEAT
     duration_ticks = TICKS_PER_BEAT // DURATION_STEPS_PER_BEAT
     score = symusic.Score(TICKS_PER_BEAT)

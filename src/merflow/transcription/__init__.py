@@ -36,6 +36,7 @@ import soundfile
 
 from merflow.errors import InputError
 from merflow.ledger import Ledger
+from merflow.logs import Progress
 from merflow.midi import Notes, read_notes, write_notes
 
 #: Columns of the table returned by :func:`transcribe_clips`.
@@ -140,20 +141,6 @@ def _is_fresh(midi_path: Path, source_path: Path) -> bool:
     return midi_path.stat().st_mtime_ns > source_path.stat().st_mtime_ns
 
 
-def _log_progress(done: int, total: int, started: float, counts: dict[str, int]) -> None:
-    elapsed = time.perf_counter() - started
-    rate = done / elapsed if elapsed > 0 else math.inf
-    eta = (total - done) / rate if rate > 0 else math.inf
-    log.info(
-        "transcribed %d/%d clips (%s) %.2f clips/s, ETA %.0f s",
-        done,
-        total,
-        ", ".join(f"{k} {v}" for k, v in counts.items()),
-        rate,
-        eta,
-    )
-
-
 def transcribe_clips(
     audio_paths: Mapping[str, Path],
     transcriber: Transcriber,
@@ -185,8 +172,8 @@ def transcribe_clips(
     out_dir.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []
     counts = {TRANSCRIBED: 0, CACHED: 0, FAILED: 0}
-    started = last_log = time.perf_counter()
-    for done, (clip_id, source) in enumerate(audio_paths.items(), start=1):
+    progress = Progress(log, len(audio_paths), "clips", interval_s=PROGRESS_INTERVAL_S)
+    for clip_id, source in audio_paths.items():
         source = Path(source)
         midi_path = out_dir / f"{clip_id}{MIDI_SUFFIX}"
         duration = audio_seconds(source)
@@ -198,10 +185,7 @@ def transcribe_clips(
         row["audio_seconds"] = duration
         rows.append(row)
         counts[row["status"]] += 1
-        now = time.perf_counter()
-        if now - last_log >= PROGRESS_INTERVAL_S or done == len(audio_paths):
-            _log_progress(done, len(audio_paths), started, counts)
-            last_log = now
+        progress.step(detail=", ".join(f"{status} {n}" for status, n in counts.items()))
     return pd.DataFrame(rows, columns=RESULT_COLUMNS)
 
 

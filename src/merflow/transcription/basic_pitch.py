@@ -2,7 +2,8 @@
 
 Conventions
 -----------
-Audio is decoded with librosa to mono at basic-pitch's rate (22050 Hz), cut into basic-pitch's
+Audio is decoded with :func:`merflow.features.audio.load_audio` (libsndfile, channels averaged,
+soxr resampling: what ``librosa.load`` does) to mono at basic-pitch's rate (22050 Hz), cut into basic-pitch's
 overlapping 2 s windows, run through the ONNX model in batches and decoded into notes with
 basic-pitch's own post-processing (:func:`basic_pitch.note_creation.model_output_to_notes`), so
 the notes equal those of ``basic_pitch.inference.predict`` with the same thresholds. Note
@@ -22,17 +23,15 @@ from __future__ import annotations
 
 import functools
 import logging
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import librosa
 import numpy as np
 
 from merflow.errors import InputError
-from merflow.io import wav_shortfall
+from merflow.features.audio import load_audio as read_audio
 from merflow.midi import Notes
 
 #: basic-pitch's defaults (``basic_pitch.inference.predict``, version 0.4.0).
@@ -85,6 +84,9 @@ def _model() -> Any:
 def load_audio(audio_path: Path, item: str) -> np.ndarray:
     """Decode ``audio_path`` to mono float32 at basic-pitch's sample rate.
 
+    Uses :func:`merflow.features.audio.load_audio` without its silence check (silent
+    audio is transcribed and then gives ``no_notes``).
+
     Returns:
         samples, shape (n,), float32, at ``basic_pitch.constants.AUDIO_SAMPLE_RATE`` (22050 Hz).
 
@@ -92,25 +94,8 @@ def load_audio(audio_path: Path, item: str) -> np.ndarray:
         InputError: ``missing_file`` or ``corrupt_audio`` (also for a truncated WAV file, see
             :func:`merflow.io.wav_shortfall`).
     """
-    audio_path = Path(audio_path)
-    if not audio_path.is_file():
-        raise InputError(item, "missing_file", "audio file does not exist", audio_path)
-    shortfall = wav_shortfall(audio_path)
-    if shortfall:
-        raise InputError(item, "corrupt_audio", shortfall, audio_path)
     sample_rate = _basic_pitch().constants.AUDIO_SAMPLE_RATE
-    try:
-        with warnings.catch_warnings():  # librosa warns before falling back to audioread
-            warnings.simplefilter("ignore")
-            audio, _ = librosa.load(str(audio_path), sr=sample_rate, mono=True)
-    except Exception as exc:  # decoders raise many types (LibsndfileError, NoBackendError, EOFError...)
-        detail = f"{type(exc).__name__}: {exc}".rstrip(": ")
-        raise InputError(item, "corrupt_audio", f"cannot decode audio ({detail})", audio_path) from exc
-    if audio.size == 0:
-        raise InputError(item, "corrupt_audio", "audio file has no samples", audio_path)
-    if not np.all(np.isfinite(audio)):
-        raise InputError(item, "corrupt_audio", "audio contains NaN or infinite samples", audio_path)
-    return audio.astype(np.float32, copy=False)
+    return read_audio(Path(audio_path), sample_rate, item, silence_peak=None)
 
 
 def model_output(audio: np.ndarray) -> dict[str, np.ndarray]:

@@ -1,0 +1,49 @@
+"""Running the Snakemake workflow of the repository in a temporary directory (end-to-end tests).
+
+The workflow is run by the ``snakemake`` beside the test's Python interpreter, on the
+repository's Snakefile, with ``workdir`` as working directory and ``workdir/config.yaml`` as
+configuration (written by :func:`prepare_workdir` with the repository's profiles beside it).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+#: Default time limit of :func:`run_snakemake`, seconds.
+RUN_TIMEOUT_S = 900
+
+
+def prepare_workdir(workdir: Path, repo_root: Path, config: dict[str, Any]) -> None:
+    """Write ``config`` to ``workdir/config.yaml`` and copy the repository's profiles beside it."""
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    shutil.copytree(repo_root / "profiles", workdir / "profiles")
+
+
+def snakemake_command(workdir: Path, repo_root: Path, *args: str) -> list[str]:
+    """The command line running the workflow in ``workdir`` on 2 cores, with extra ``args``."""
+    return [
+        str(Path(sys.executable).with_name("snakemake")),
+        "--snakefile",
+        str(repo_root / "workflow" / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(workdir / "config.yaml"),
+        "--cores",
+        "2",
+        *args,
+    ]
+
+
+def run_snakemake(
+    workdir: Path, repo_root: Path, *args: str, timeout: float = RUN_TIMEOUT_S
+) -> subprocess.CompletedProcess:
+    """Run :func:`snakemake_command` to completion in ``workdir``, capturing its text output."""
+    command = snakemake_command(workdir, repo_root, *args)
+    return subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=timeout)
