@@ -131,3 +131,28 @@ def test_missing_song_records_every_clip(tmp_path: Path) -> None:
         ("late", "missing_file"),
         ("b", "missing_file"),
     ]
+
+
+def test_dataset_clips_of_a_failed_song_are_listed_in_the_ledger(song_wav: Path, tmp_path: Path) -> None:
+    from merflow.clips import cut_dataset_clips
+
+    manifest = clip_table().assign(split="train")
+    downloads = pd.DataFrame(
+        {
+            "song_id": ["s", "t"],
+            "path": [str(song_wav), ""],
+            "status": ["cached", "failed"],
+            "reason": ["", "unavailable"],
+        }
+    )
+    ledger = Ledger("cut_clips", "test")
+    table = cut_dataset_clips(manifest, downloads, tmp_path / "clips", ledger)
+    assert dict(zip(table["clip_id"], table["status"], strict=True)) == {
+        "a": "ok",
+        "other": "no_song_audio",
+        "late": "failed",
+        "b": "ok",
+    }
+    rows = {(r["item"], r["reason"]) for r in ledger.rows}
+    assert ("other", "no_song_audio") in rows and ("late", "clip_out_of_range") in rows
+    assert "unavailable" in next(r["message"] for r in ledger.rows if r["item"] == "other")

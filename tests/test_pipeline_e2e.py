@@ -61,6 +61,7 @@ def test_broken_items_are_in_the_ledger_and_the_run_finished(demo_run):
     reasons = set(zip(ledger["stage"], ledger["reason"], strict=True))
     assert ("download", "unavailable") in reasons
     assert ("symbolic_oracle", "corrupt_midi") in reasons
+    assert ("cut_clips", "no_song_audio") in reasons  # every clip of the lost song is listed
     broken_song = ledger.loc[ledger["stage"] == "download", "item"].iloc[0]
     clips = pd.read_parquet(demo_run / "results/demo/audio/clips_youtube.parquet")
     assert set(clips.loc[clips["song_id"] == broken_song, "status"]) == {"no_song_audio"}

@@ -183,8 +183,9 @@ def cut_dataset_clips(
         manifest: the clip manifest.
         downloads: download status of the songs (``song_id``, ``path``, ``status``).
         out_dir: folder of the clip wavs.
-        ledger: receives clips that could not be cut (songs that failed to download are
-            already in the download ledger and are not recorded again).
+        ledger: receives clips that could not be cut, and one ``no_song_audio`` row per clip
+            of a song whose download failed (naming the song and its download reason, so
+            the ledger lists every lost clip; the song's own row is in the download ledger).
 
     Returns:
         One row per manifest clip with :data:`CLIP_AUDIO_COLUMNS`; ``status`` is ``ok``,
@@ -209,6 +210,11 @@ def cut_dataset_clips(
         else "failed"
         for clip, song, has_time in zip(manifest["clip_id"], manifest["song_id"], timed, strict=True)
     ]
+    reasons = dict(zip(downloads["song_id"], downloads.get("reason", ""), strict=True))
+    for clip, song, state in zip(manifest["clip_id"], manifest["song_id"], status, strict=True):
+        if state == "no_song_audio":
+            message = f"song {song} has no audio (download: {reasons.get(song) or 'failed'})"
+            ledger.record(InputError(clip, "no_song_audio", message, song_wavs.get(song, "")))
     table = manifest[["clip_id", "song_id", "split"]].copy()
     table["audio_path"] = [str(present[c]) if c in present else "" for c in manifest["clip_id"]]
     table["status"] = status

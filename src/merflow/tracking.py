@@ -37,7 +37,15 @@ log = logging.getLogger(__name__)
 #: Seconds a writer waits for the store's lock before giving up (filelock.Timeout).
 LOCK_TIMEOUT_S = 600.0
 
-ARTIFACTS_OF_A_RUN = ("metrics.json", "training.json", "confusion.png", "model.joblib", "predictions.parquet")
+ARTIFACTS_OF_A_RUN = (
+    "metrics.json",
+    "training.json",
+    "confusion.png",
+    "model.joblib",
+    "model.pt",
+    "predictions.parquet",
+    "predictions_chunks.parquet",
+)
 
 
 def tracking_uri(db: str | Path) -> str:
