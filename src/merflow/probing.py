@@ -99,7 +99,7 @@ def plot_probing(table: pd.DataFrame, injection: str, path: str | Path, title: s
         ax.plot(table["layer"], table["test_chunk_accuracy"], marker="s", label="chunk")
         position = injection_position(injection, int(table["layer"].max()))
         if position is not None:
-            ax.axvline(position, color="#dd8452", linestyle="--", label=f"FiLM ({injection})")
+            ax.axvline(position, color="#c44e52", linestyle="--", label=f"FiLM ({injection})")
         ax.axhline(0.25, color="grey", linestyle=":", linewidth=1, label="chance")
         ax.set_xticks(table["layer"], ["emb"] + [str(k) for k in table["layer"][1:]])
         ax.set_ylim(0, 1)
