@@ -146,3 +146,15 @@ def test_agrees_with_music21_krumhansl_kessler():
     rate = agree / N_RANDOM_PIECES
     print(f"music21 key.krumhanslkessler tonic+mode agreement: {agree}/{N_RANDOM_PIECES} = {rate:.1%}")
     assert rate >= 0.95
+
+
+def test_agreement_with_music21_on_emopia_clips(shared_data):
+    """A sample of real EMOPIA clips (every 27th of 1,078); the benchmark covers all of them."""
+    from merflow.key_agreement import key_agreement
+
+    paths = sorted((shared_data / "emopia/EMOPIA_1.0/midis").glob("*.mid"))[::27]
+    table = key_agreement(paths)
+    rate = table["agree"].mean()
+    print(f"K-K agreement with music21 on {len(table)} EMOPIA clips: {rate:.1%}")
+    assert len(table) == 40
+    assert rate >= 0.95

@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "config.schema.yaml"
+NEURAL_ESTIMATORS = ("lstm_attn", "short_chunk_resnet", "zhao_yoshii", "zhu")
 
 
 def validate_config(config: dict[str, Any]) -> dict[str, Any]:
@@ -42,6 +43,8 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
             raise ValueError(f"model {name!r}: symbolic features need a symbolic source, not 'audio'")
         if (model["estimator"] == "mofi") != (model["features"] == "cp"):
             raise ValueError(f"model {name!r}: mofi models and only they read `cp` tokens")
+        if (model["estimator"] in NEURAL_ESTIMATORS) != (model["features"] == "neural"):
+            raise ValueError(f"model {name!r}: neural estimators and only they have `features: neural`")
     audio = resolved["features"]["audio"]
     if audio["n_mfcc"] > audio["n_mels"]:
         raise ValueError("features.audio.n_mfcc must not exceed n_mels (librosa returns only n_mels rows)")

@@ -65,8 +65,17 @@ def split_name(dataset):
     return "song_disjoint"
 
 
+# Neural estimators that read audio frames, and those that read tokens.
+AUDIO_NEURAL_ESTIMATORS = ("short_chunk_resnet", "zhao_yoshii", "zhu")
+TOKEN_NEURAL_ESTIMATORS = ("lstm_attn", "zhao_yoshii", "zhu")
+
+
 def needs_audio(model):
-    return model["features"] == "audio" or model["source"] not in ("oracle",)
+    return (
+        model["features"] == "audio"
+        or model["source"] not in ("oracle",)
+        or model["estimator"] in AUDIO_NEURAL_ESTIMATORS
+    )
 
 
 def models_for(dataset):
@@ -172,6 +181,7 @@ def symbolic_sources_for(dataset):
             config["models"][name]["source"]
             for name in models_for(dataset)
             if config["models"][name]["features"] in ("symbolic", "cp")
+            or config["models"][name]["estimator"] in TOKEN_NEURAL_ESTIMATORS
         }
     )
 

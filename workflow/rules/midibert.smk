@@ -20,6 +20,7 @@ rule pretrain_manifest:
     params:
         mirror=config["data_mirror"],
         corpora=config["midibert"]["pretrain"]["corpora"],
+        user_dir=config["midibert"]["pretrain"]["user_dir"],
         code=code_version("merflow.datasets.pretraining"),
     script:
         "../scripts/pretrain_manifest.py"

@@ -2,7 +2,12 @@
 
 import pandas as pd
 
-from merflow.datasets.pretraining import build_pretraining_manifest, default_sources, exclusion_from_manifests
+from merflow.datasets.pretraining import (
+    USER_CORPUS,
+    build_pretraining_manifest,
+    default_sources,
+    exclusion_from_manifests,
+)
 from merflow.io import write_parquet
 from merflow.ledger import Ledger
 from merflow.logs import setup_logging
@@ -19,12 +24,16 @@ def excluded_rows(manifest: pd.DataFrame) -> pd.DataFrame:
     return manifest.assign(split=is_test.map({True: "test", False: "train"}))
 
 
-def main(manifests: list[str], mirror: str, corpora: list[str], threads: int, outputs) -> None:
+def main(manifests: list[str], mirror: str, corpora: list[str], user_dir: str, threads: int, outputs) -> None:
     ledger = Ledger("pretrain_manifest", "pretrain")
     exclude = exclusion_from_manifests(
         [excluded_rows(pd.read_parquet(p)) for p in manifests], ledger, id_columns=("piece",)
     )
-    sources = {name: path for name, path in default_sources(mirror).items() if name in corpora}
+    sources = {
+        name: path
+        for name, path in default_sources(mirror, user_dir or None).items()
+        if name in corpora or name == USER_CORPUS
+    }
     manifest, dropped = build_pretraining_manifest(sources, exclude, ledger, workers=threads)
     write_parquet(manifest, outputs.manifest, {"corpora": corpora})
     write_parquet(dropped, outputs.dropped)
@@ -36,6 +45,7 @@ main(
     list(snakemake.input.manifests),
     snakemake.params.mirror,
     list(snakemake.params.corpora),
+    snakemake.params.user_dir,
     snakemake.threads,
     snakemake.output,
 )
