@@ -17,6 +17,7 @@ rule transcribe:
     params:
         midi_dir="results/{dataset}/transcription/{backend}/midi",
         n_shards=config["transcription"]["shards"],
+        beat_grid=config["transcription"]["beat_grid"],
         options=transcription_options,
         code=code_version("merflow.transcription"),
     script:

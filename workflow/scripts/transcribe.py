@@ -10,7 +10,9 @@ from merflow.logs import setup_logging
 from merflow.transcription import get_transcriber, transcribe_clips
 
 
-def main(clips_path, backend, options, shard, n_shards, midi_dir, dataset, table_path, ledger_path) -> None:
+def main(
+    clips_path, backend, options, shard, n_shards, beat_grid, midi_dir, dataset, table_path, ledger_path
+):
     clips = pd.read_parquet(clips_path)
     clips = clips[clips["status"] == "ok"].sort_values("clip_id").reset_index(drop=True)
     mine = clips.iloc[shard::n_shards]
@@ -20,6 +22,7 @@ def main(clips_path, backend, options, shard, n_shards, midi_dir, dataset, table
         get_transcriber(backend, **options),
         Path(midi_dir),
         ledger,
+        beat_grid,
     )
     write_parquet(table, table_path, {"backend": backend, "options": options})
     ledger.write(ledger_path)
@@ -32,6 +35,7 @@ main(
     dict(snakemake.params.options),
     int(snakemake.wildcards.shard),
     snakemake.params.n_shards,
+    snakemake.params.beat_grid,
     snakemake.params.midi_dir,
     snakemake.wildcards.dataset,
     snakemake.output.table,

@@ -7,8 +7,11 @@ A backend is any object satisfying :class:`Transcriber`: a ``name`` and a
 for a bad input. :func:`get_transcriber` builds one by name (:data:`TRANSCRIBERS`); backends
 are imported only when asked for, so importing this package does not load basic-pitch.
 
-:func:`transcribe_clips` writes ``out_dir/<clip_id>.mid`` per clip (atomically, via
-:func:`merflow.midi.write_notes`: one piano track, times in seconds at 120 bpm), skips clips
+:func:`transcribe_clips` writes ``out_dir/<clip_id>.mid`` per clip (atomically, one piano
+track): with ``beat_grid`` (the default) on a beat grid estimated from the notes
+(:mod:`merflow.beat_grid`: 480 ticks per beat, a tempo per beat, times in seconds
+preserved), so that bar/position tokenizers (CP, REMI) see real beats; otherwise at a
+constant 120 bpm (:func:`merflow.midi.write_notes`). It skips clips
 whose MIDI is newer than their source file, records each failed clip in the ledger and
 carries on. Its table reports the processing time and the realtime factor
 (processing seconds / audio seconds) of every clip transcribed in this call.
@@ -34,6 +37,7 @@ from typing import Any, Protocol, runtime_checkable
 import pandas as pd
 import soundfile
 
+from merflow.beat_grid import write_beat_aligned
 from merflow.errors import InputError
 from merflow.ledger import Ledger
 from merflow.logs import Progress
@@ -146,6 +150,7 @@ def transcribe_clips(
     transcriber: Transcriber,
     out_dir: Path,
     ledger: Ledger,
+    beat_grid: bool = True,
 ) -> pd.DataFrame:
     """Transcribe every clip to ``out_dir/<clip_id>.mid``, reusing up-to-date MIDI files.
 
@@ -179,7 +184,7 @@ def transcribe_clips(
         duration = audio_seconds(source)
         row = _cached_row(clip_id, source, midi_path) if _is_fresh(midi_path, source) else None
         if row is None:
-            row = _transcribe_one(clip_id, source, midi_path, transcriber, ledger)
+            row = _transcribe_one(clip_id, source, midi_path, transcriber, ledger, beat_grid)
             if row["status"] == TRANSCRIBED and duration > 0:
                 row["realtime_factor"] = row["seconds"] / duration
         row["audio_seconds"] = duration
@@ -200,7 +205,7 @@ def _cached_row(clip_id: str, source: Path, midi_path: Path) -> dict[str, Any] |
 
 
 def _transcribe_one(
-    clip_id: str, source: Path, midi_path: Path, transcriber: Transcriber, ledger: Ledger
+    clip_id: str, source: Path, midi_path: Path, transcriber: Transcriber, ledger: Ledger, beat_grid: bool
 ) -> dict[str, Any]:
     tic = time.perf_counter()
     try:
@@ -209,7 +214,7 @@ def _transcribe_one(
         ledger.record(error)
         midi_path.unlink(missing_ok=True)  # a stale output must not outlive a failed redo
         return _row(clip_id, "", FAILED, 0, time.perf_counter() - tic)
-    write_notes(notes, midi_path)
+    (write_beat_aligned if beat_grid else write_notes)(notes, midi_path)
     return _row(clip_id, str(midi_path), TRANSCRIBED, len(notes), time.perf_counter() - tic)
 
 

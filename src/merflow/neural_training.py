@@ -1,0 +1,546 @@
+"""Training of the neural models (LSTM-Attn, short-chunk ResNet, Zhao & Yoshii, Zhu et al.) on one partition.
+
+Conventions
+-----------
+- Inputs: the clip manifest (labels, splits; :func:`merflow.splits.split_for_part`) and the
+  feature tables an estimator reads (:data:`INPUTS`), keyed by ``clip_id``:
+
+  * ``tokens``: a token table of :mod:`merflow.features.caches` (``clip_id``, ``tokens`` list of
+    ids, ``n_tokens``), of the model's ``tokenizer``; the first ``max_tokens`` tokens are kept;
+  * ``frames``: the audio frame cache (``clip_id``, ``n_frames`` and one nested-list column
+    ``(n_rows, n_frames)`` per feature of :mod:`merflow.features.audio`).
+
+  Per estimator (names = the models' ``forward`` arguments):
+
+  ================== ============================================================
+  lstm_attn          ``tokens`` (MIDI-like or REMI)
+  short_chunk_resnet ``chunks`` <- ``log_mel`` (n_mels, T), cut into chunks
+  zhao_yoshii        ``tokens`` (MIDI-like), ``chroma`` (12, T), ``mfcc`` (20, T)
+  zhu                ``tokens`` (refined MIDI-like), ``acoustic`` (150, T) =
+                     :func:`merflow.models.zhu.mixed_acoustic_features`
+  ================== ============================================================
+
+  Only the inputs of the enabled branches are required (e.g. Zhao & Yoshii ``symbolic_only``
+  reads no frames). A clip of the partition that lacks a required input (absent from the table,
+  or without tokens) is dropped and counted in ``history["missing"]`` (per input) and
+  ``history["n_dropped"]``.
+- Known deviation: Zhao & Yoshii's MFCC is 25 coefficients from 23 mel bands; we use the cached
+  20-coefficient MFCC of the 128-band log-mel (``features.audio.n_mfcc``).
+- Zhu et al.'s ``stft_input`` ablation needs STFT magnitudes, which the frame cache does not
+  store: it raises :class:`MissingFeatureError` instead of substituting another feature.
+- Frames: a clip longer than ``max_frames`` is cropped to ``max_frames`` (random start when
+  training, centred when evaluating); a batch is padded at the end to its longest clip with
+  each row's minimum (silence in dB). The short-chunk ResNet instead sees one random chunk of
+  ``chunk_seconds`` per clip and step in training, and all chunks of the whole clip at test
+  (clip logits = mean of its chunk logits, :func:`merflow.finetuning.clip_logits`).
+- Tokens: a batch is padded with id 0 at the end; ``token_mask`` (True = real token) hides it.
+- Scores: every model's item scores are 4Q logits (``(n_items, 4)``, softmax = probabilities):
+  the logits of LSTM-Attn, the short-chunk ResNet and Zhu et al.; for Zhao & Yoshii the log of
+  its ``P(V) * P(A)`` quadrant probabilities (:meth:`ZhaoYoshii.quadrant_probabilities`), whose
+  softmax gives those probabilities back. Prediction tables come from
+  :func:`merflow.finetuning.prediction_tables` (columns of :mod:`merflow.training`).
+- Training: Adam (``lr``), at most ``epochs`` epochs of shuffled batches of ``batch_size`` clips
+  (at least 2: the models' BatchNorm needs two; a lone last clip joins the previous batch),
+  each model's own ``loss``; early stopping when the validation clip accuracy has not improved
+  for ``patience`` epochs (ties broken by the lower validation cross-entropy of the clip
+  probabilities); the best epoch's weights are restored. Seeded by
+  :func:`merflow.torch_utils.seed_everything` (initialisation, batch order, crops).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import Tensor, nn
+
+from merflow.features.audio import AudioFeatureConfig
+from merflow.finetuning import ChunkSet, accuracy, clip_logits, prediction_tables
+from merflow.models.baselines import (
+    LSTMAttn,
+    LSTMAttnConfig,
+    ShortChunkResNet,
+    ShortChunkResNetConfig,
+    random_chunk,
+    split_into_chunks,
+)
+from merflow.models.zhao_yoshii import ZhaoYoshii, ZhaoYoshiiConfig
+from merflow.models.zhu import Zhu, ZhuConfig, mixed_acoustic_features
+from merflow.splits import split_for_part
+from merflow.tokenizers import midi_like, refined_midi_like, remi
+from merflow.torch_utils import seed_everything
+
+log = logging.getLogger(__name__)
+
+#: Estimators trained here.
+ESTIMATORS = ("lstm_attn", "short_chunk_resnet", "zhao_yoshii", "zhu")
+#: Input tables each estimator can read (``tokens``: token table, ``frames``: audio frame cache).
+INPUTS: dict[str, tuple[str, ...]] = {
+    "lstm_attn": ("tokens",),
+    "short_chunk_resnet": ("frames",),
+    "zhao_yoshii": ("tokens", "frames"),
+    "zhu": ("tokens", "frames"),
+}
+#: Vocabulary size of each token table.
+VOCAB_SIZES = {
+    "midi_like": midi_like.VOCAB_SIZE,
+    "refined_midi_like": refined_midi_like.VOCAB_SIZE,
+    "remi": remi.VOCAB_SIZE,
+}
+#: Smallest probability whose log is taken (Zhao & Yoshii's scores).
+MIN_PROBABILITY = 1e-12
+SPLITS = ("train", "val", "test")
+
+
+class MissingFeatureError(ValueError):
+    """A model configuration needs a feature that the pipeline does not cache."""
+
+
+@dataclass(frozen=True)
+class NeuralSettings:
+    """The config's ``neural`` section, plus the frame rate (Hz) of the audio frame cache."""
+
+    preset: str = "cpu"
+    epochs: int = 30
+    patience: int = 5
+    batch_size: int = 64
+    lr: float = 1e-4
+    max_tokens: int = 1024
+    max_frames: int = 1300
+    frame_rate_hz: float = AudioFeatureConfig().frame_rate
+
+    @classmethod
+    def from_config(cls, neural: dict[str, Any], frame_rate_hz: float | None = None) -> NeuralSettings:
+        """Settings from the config's ``neural`` section (and the frame cache's ``frame_rate_hz``)."""
+        keys = ("preset", "epochs", "patience", "batch_size", "lr", "max_tokens", "max_frames")
+        rate = {} if frame_rate_hz is None else {"frame_rate_hz": float(frame_rate_hz)}
+        return cls(**{key: neural[key] for key in keys if key in neural}, **rate)
+
+
+@dataclass
+class ClipSet:
+    """Inputs and labels of a set of clips.
+
+    Attributes:
+        clip_ids: the clips, in manifest order.
+        labels: (n_clips,) int64, quadrant - 1.
+        inputs: forward-argument name -> per-clip arrays: ``tokens`` int64 ``(n_tokens,)``,
+            frame features float32 ``(n_rows, n_frames)``.
+    """
+
+    clip_ids: list[str]
+    labels: np.ndarray
+    inputs: dict[str, list[np.ndarray]] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.clip_ids)
+
+    def subset(self, index: np.ndarray) -> ClipSet:
+        """The clips at positions ``index``."""
+        return ClipSet(
+            [self.clip_ids[i] for i in index],
+            self.labels[index],
+            {name: [values[i] for i in index] for name, values in self.inputs.items()},
+        )
+
+
+def _model_config(settings: NeuralSettings, model_settings: dict[str, Any], rows: dict[str, int]) -> Any:
+    """The model config of ``model_settings`` (preset, ablation) for frame features of ``rows`` rows."""
+    estimator = model_settings["estimator"]
+    ablation = model_settings.get("ablation", "full")
+    vocab_size = VOCAB_SIZES[model_settings.get("tokenizer", "midi_like")]
+    if estimator in ("lstm_attn", "short_chunk_resnet") and ablation != "full":
+        raise ValueError(f"{estimator} has no ablations; got {ablation!r}")
+    if estimator == "lstm_attn":
+        return LSTMAttnConfig.preset(settings.preset, vocab_size=vocab_size)
+    if estimator == "short_chunk_resnet":
+        return ShortChunkResNetConfig.preset(settings.preset, n_mels=rows.get("log_mel", 128))
+    if estimator == "zhao_yoshii":
+        config = ZhaoYoshiiConfig.preset(
+            settings.preset, vocab_size=vocab_size, mfcc_rows=rows.get("mfcc", 20)
+        )
+        return config.with_ablation(ablation)
+    if estimator == "zhu":
+        config = ZhuConfig.preset(
+            settings.preset, vocab_size, n_mfcc=rows.get("mfcc", 20), n_mels=rows.get("log_mel", 128)
+        ).with_ablation(ablation)
+        if config.use_acoustic and config.acoustic_input == "stft":
+            raise MissingFeatureError(
+                f"zhu ablation {ablation!r} needs STFT magnitude frames ({config.n_fft // 2 + 1} rows, "
+                "feature 'stft'), which the audio frame cache (features/audio/frames.parquet) does not "
+                "store; add them to merflow.features.audio to run this ablation"
+            )
+        return config
+    raise ValueError(f"unknown neural estimator {estimator!r}; choose from {ESTIMATORS}")
+
+
+def required_inputs(model_config: Any) -> tuple[str, ...]:
+    """Input tables (``tokens``, ``frames``) the enabled branches of ``model_config`` read."""
+    if isinstance(model_config, LSTMAttnConfig):
+        return ("tokens",)
+    if isinstance(model_config, ShortChunkResNetConfig):
+        return ("frames",)
+    if isinstance(model_config, ZhaoYoshiiConfig):
+        uses = {
+            "tokens": model_config.use_symbolic,
+            "frames": model_config.use_chroma or model_config.use_mfcc,
+        }
+    else:
+        uses = {"tokens": model_config.use_symbolic, "frames": model_config.use_acoustic}
+    return tuple(name for name, used in uses.items() if used)
+
+
+def build_model(model_config: Any) -> nn.Module:
+    """The model of ``model_config`` (randomly initialised)."""
+    classes = {
+        LSTMAttnConfig: LSTMAttn,
+        ShortChunkResNetConfig: ShortChunkResNet,
+        ZhaoYoshiiConfig: ZhaoYoshii,
+        ZhuConfig: Zhu,
+    }
+    return classes[type(model_config)](model_config)
+
+
+def _frame_arrays(row: pd.Series, model_config: Any) -> dict[str, np.ndarray]:
+    """Forward-argument name -> float32 ``(n_rows, n_frames)`` of one frame-cache row."""
+
+    def feature(name: str) -> np.ndarray:
+        return np.stack(row[name]).astype(np.float32)
+
+    if isinstance(model_config, ShortChunkResNetConfig):
+        return {"chunks": feature("log_mel")}
+    if isinstance(model_config, ZhaoYoshiiConfig):
+        out = {"chroma": feature("chroma")} if model_config.use_chroma else {}
+        return out | ({"mfcc": feature("mfcc")} if model_config.use_mfcc else {})
+    names = ("mfcc", "log_mel", "spectral_centroid", "rms")
+    return {"acoustic": mixed_acoustic_features({name: feature(name) for name in names})}
+
+
+def frame_rows(frames: pd.DataFrame | None) -> dict[str, int]:
+    """Rows of each nested-list feature of a frame cache (from its first row); {} if empty or None."""
+    if frames is None or frames.empty:
+        return {}
+    first = frames.iloc[0]
+    return {name: len(first[name]) for name in frames.columns if name not in ("clip_id", "n_frames")}
+
+
+def build_clip_set(
+    manifest: pd.DataFrame,
+    inputs: dict[str, pd.DataFrame],
+    model_config: Any,
+    part: str,
+    max_tokens: int,
+) -> tuple[ClipSet, dict[str, str], dict[str, Any]]:
+    """Join the manifest and the input tables of every clip of partition ``part``.
+
+    Returns:
+        The clips that have every required input (manifest order), each clip's split, and the
+        counts ``{"n_clips": in the partition, "n_dropped": dropped, "missing": {input: n}}``.
+    """
+    split = dict(zip(manifest["clip_id"], split_for_part(manifest, part), strict=True))
+    in_part = manifest[manifest["clip_id"].map(split).isin(SPLITS)]
+    needed = required_inputs(model_config)
+    absent = [name for name in needed if name not in inputs]
+    if absent:
+        raise ValueError(f"{type(model_config).__name__} needs input tables {absent}; got {sorted(inputs)}")
+    tokens: dict[str, np.ndarray] = {}
+    if "tokens" in needed:
+        table = inputs["tokens"]
+        tokens = {
+            c: np.asarray(t, dtype=np.int64)[:max_tokens]
+            for c, t in zip(table["clip_id"], table["tokens"], strict=True)
+            if len(t) > 0
+        }
+    frame_rows_by_clip = inputs["frames"].set_index("clip_id") if "frames" in needed else None
+    missing = {name: 0 for name in needed}
+    kept, labels, arrays = [], [], {}
+    for clip_id, quadrant in zip(in_part["clip_id"], in_part["quadrant"], strict=True):
+        has = {
+            "tokens": clip_id in tokens,
+            "frames": frame_rows_by_clip is not None and clip_id in frame_rows_by_clip.index,
+        }
+        lacking = [name for name in needed if not has[name]]
+        for name in lacking:
+            missing[name] += 1
+        if lacking:
+            continue
+        clip_inputs = {"tokens": tokens[clip_id]} if "tokens" in needed else {}
+        if frame_rows_by_clip is not None:
+            clip_inputs |= _frame_arrays(frame_rows_by_clip.loc[clip_id], model_config)
+        for name, value in clip_inputs.items():
+            arrays.setdefault(name, []).append(value)
+        kept.append(clip_id)
+        labels.append(int(quadrant) - 1)
+    counts = {"n_clips": len(in_part), "n_dropped": len(in_part) - len(kept), "missing": missing}
+    if counts["n_dropped"]:
+        log.warning("dropped %d of %d clips missing an input: %s", counts["n_dropped"], len(in_part), missing)
+    return ClipSet(kept, np.asarray(labels, dtype=np.int64), arrays), split, counts
+
+
+def pad_tokens(sequences: list[np.ndarray]) -> tuple[Tensor, Tensor]:
+    """Pad id sequences (each ``(n_tokens,)``, n >= 1) -> ``tokens``, ``token_mask`` ``(batch, max_n)``."""
+    longest = max(len(s) for s in sequences)
+    tokens = torch.zeros(len(sequences), longest, dtype=torch.long)
+    mask = torch.zeros(len(sequences), longest, dtype=torch.bool)
+    for row, sequence in enumerate(sequences):
+        tokens[row, : len(sequence)] = torch.tensor(sequence, dtype=torch.long)
+        mask[row, : len(sequence)] = True
+    return tokens, mask
+
+
+def crop_frames(frames: np.ndarray, max_frames: int, rng: np.random.Generator | None) -> np.ndarray:
+    """At most ``max_frames`` frames of ``(n_rows, n_frames)``: random with ``rng``, else centred."""
+    n_frames = frames.shape[1]
+    if n_frames <= max_frames:
+        return frames
+    start = (
+        int(rng.integers(0, n_frames - max_frames + 1)) if rng is not None else (n_frames - max_frames) // 2
+    )
+    return frames[:, start : start + max_frames]
+
+
+def pad_frames(clips: list[np.ndarray]) -> Tensor:
+    """Stack ``(n_rows, n_frames_i)`` into ``(batch, n_rows, max_i n_frames_i)``, padded with row minima."""
+    longest = max(c.shape[1] for c in clips)
+    out = np.empty((len(clips), clips[0].shape[0], longest), dtype=np.float32)
+    for row, clip in enumerate(clips):
+        out[row, :, : clip.shape[1]] = clip
+        out[row, :, clip.shape[1] :] = clip.min(axis=1, keepdims=True)
+    return torch.from_numpy(out)
+
+
+def _batch(
+    clips: ClipSet, settings: NeuralSettings, chunk_frames: int | None, rng: np.random.Generator | None
+) -> dict[str, Tensor]:
+    """Forward arguments of a whole (small) clip set: random crops/chunks with ``rng``, else centred crops."""
+    batch: dict[str, Tensor] = {}
+    for name, values in clips.inputs.items():
+        if name == "tokens":
+            batch["tokens"], batch["token_mask"] = pad_tokens(values)
+        elif name == "chunks":
+            assert chunk_frames is not None and rng is not None
+            batch["chunks"] = torch.from_numpy(np.stack([random_chunk(v, chunk_frames, rng) for v in values]))
+        else:
+            batch[name] = pad_frames([crop_frames(v, settings.max_frames, rng) for v in values])
+    return batch
+
+
+def item_scores(model: nn.Module, output: Any) -> Tensor:
+    """4Q logits ``(batch, 4)`` of a forward ``output`` (see the module conventions)."""
+    if isinstance(model, ShortChunkResNet):
+        return output
+    if isinstance(model, ZhaoYoshii):
+        return torch.log(model.quadrant_probabilities(output).clamp_min(MIN_PROBABILITY))
+    if isinstance(model, Zhu):
+        return output.quadrant_logits
+    return output.logits
+
+
+def training_batches(n: int, batch_size: int, generator: torch.Generator) -> list[np.ndarray]:
+    """Shuffled batches of ``0..n-1``; a lone last item joins the previous batch (BatchNorm needs two)."""
+    order = torch.randperm(n, generator=generator).numpy()
+    batches = [order[start : start + max(2, batch_size)] for start in range(0, n, max(2, batch_size))]
+    if len(batches) > 1 and len(batches[-1]) == 1:
+        batches[-2:] = [np.concatenate(batches[-2:])]
+    return batches
+
+
+def _to(batch: dict[str, Tensor], device: torch.device) -> dict[str, Tensor]:
+    return {name: value.to(device) for name, value in batch.items()}
+
+
+def evaluation_items(clips: ClipSet, chunk_frames: int | None) -> tuple[ChunkSet, list[np.ndarray] | None]:
+    """The scored items of ``clips``: one per clip, or every chunk of every clip (short-chunk ResNet).
+
+    Returns:
+        A :class:`~merflow.finetuning.ChunkSet` index of the items (``label``, ``clip``,
+        ``clip_ids``; no tokens) and, for chunk models, the chunks ``(n_rows, chunk_frames)``.
+    """
+    if chunk_frames is None:
+        clip = np.arange(len(clips))
+        chunks = None
+    else:
+        per_clip = [split_into_chunks(frames, chunk_frames) for frames in clips.inputs["chunks"]]
+        clip = np.repeat(np.arange(len(clips)), [len(c) for c in per_clip])
+        chunks = [chunk for clip_chunks in per_clip for chunk in clip_chunks]
+    index = ChunkSet(
+        tokens=np.zeros((len(clip), 0), dtype=np.int64),
+        minor=np.zeros(len(clip), dtype=np.int64),
+        label=clips.labels[clip],
+        clip=clip,
+        clip_ids=list(clips.clip_ids),
+    )
+    return index, chunks
+
+
+def predict_scores(
+    model: nn.Module,
+    clips: ClipSet,
+    settings: NeuralSettings,
+    chunk_frames: int | None,
+    device: torch.device,
+) -> tuple[ChunkSet, np.ndarray]:
+    """Item index and 4Q logits ``(n_items, 4)`` of every clip (centred crops; all chunks of chunk models)."""
+    index, chunks = evaluation_items(clips, chunk_frames)
+    model.eval()
+    outputs = []
+    with torch.no_grad():
+        for start in range(0, len(index), settings.batch_size):
+            rows = np.arange(start, min(start + settings.batch_size, len(index)))
+            if chunks is not None:
+                batch = {"chunks": torch.from_numpy(np.stack([chunks[i] for i in rows]))}
+            else:
+                batch = _batch(clips.subset(rows), settings, None, None)
+            outputs.append(item_scores(model, model(**_to(batch, device))).float().cpu())
+    return index, torch.cat(outputs).numpy()
+
+
+def clip_cross_entropy(index: ChunkSet, scores: np.ndarray) -> float:
+    """Mean cross-entropy (nats) of the clip probabilities against the clip labels."""
+    logits = torch.as_tensor(clip_logits(index, scores))
+    labels = torch.zeros(len(index.clip_ids), dtype=torch.long)
+    labels[torch.as_tensor(index.clip)] = torch.as_tensor(index.label)
+    return float(nn.functional.cross_entropy(logits, labels))
+
+
+def fit(
+    model: nn.Module,
+    train: ClipSet,
+    val: ClipSet,
+    settings: NeuralSettings,
+    chunk_frames: int | None,
+    device: torch.device,
+    generator: torch.Generator,
+    rng: np.random.Generator,
+) -> dict[str, Any]:
+    """Train ``model`` in place with Adam and early stopping; keep the best validation epoch's weights.
+
+    Returns:
+        History: per-epoch ``train_loss``, ``val_clip_accuracy``, ``val_chunk_accuracy`` (= clip
+        accuracy for clip models), ``val_loss`` (clip cross-entropy, nats), and ``best_epoch``
+        (0-based), ``epochs_run``, ``seconds``.
+    """
+    model.to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
+    history: dict[str, Any] = {
+        "train_loss": [],
+        "val_clip_accuracy": [],
+        "val_chunk_accuracy": [],
+        "val_loss": [],
+    }
+    best_state, best_score, stale = None, (-math.inf, -math.inf), 0
+    started = time.perf_counter()
+    for epoch in range(settings.epochs):
+        model.train()
+        losses = []
+        for rows in training_batches(len(train), settings.batch_size, generator):
+            batch = _to(_batch(train.subset(rows), settings, chunk_frames, rng), device)
+            loss = model.loss(model(**batch), torch.as_tensor(train.labels[rows], device=device))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+        index, scores = predict_scores(model, val, settings, chunk_frames, device)
+        chunk_acc, clip_acc = accuracy(index, scores)
+        val_loss = clip_cross_entropy(index, scores)
+        history["train_loss"].append(float(np.mean(losses)))
+        history["val_clip_accuracy"].append(clip_acc)
+        history["val_chunk_accuracy"].append(chunk_acc)
+        history["val_loss"].append(val_loss)
+        elapsed = time.perf_counter() - started
+        log.info(
+            "epoch %d/%d: train loss %.4f, val accuracy %.3f, val loss %.4f (%.0f s, ETA <= %.0f s)",
+            epoch + 1,
+            settings.epochs,
+            history["train_loss"][-1],
+            clip_acc,
+            val_loss,
+            elapsed,
+            elapsed / (epoch + 1) * (settings.epochs - epoch - 1),
+        )
+        score = (clip_acc, -val_loss)
+        if score > best_score:
+            best_score, stale = score, 0
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            history["best_epoch"] = epoch
+        else:
+            stale += 1
+            if stale >= settings.patience:
+                log.info("early stop: no validation improvement for %d epochs", settings.patience)
+                break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    history["epochs_run"] = len(history["train_loss"])
+    history["seconds"] = time.perf_counter() - started
+    return history
+
+
+@dataclass
+class NeuralRun:
+    """A trained model, its clip-level (and, for chunk models, chunk-level) predictions, its history."""
+
+    model: nn.Module
+    predictions: pd.DataFrame
+    chunk_predictions: pd.DataFrame | None
+    history: dict[str, Any]
+
+
+def train_neural(
+    manifest: pd.DataFrame,
+    inputs: dict[str, pd.DataFrame],
+    settings: NeuralSettings,
+    model_settings: dict[str, Any],
+    part: str,
+    seed: int,
+    device: torch.device,
+) -> NeuralRun:
+    """Train one neural model on partition ``part`` and predict every clip of it.
+
+    Args:
+        manifest: the clip manifest (labels, splits).
+        inputs: ``{"tokens": token table, "frames": frame cache}``, those the estimator reads
+            (:data:`INPUTS`).
+        settings: the ``neural`` section (preset, optimisation, crops) and the frame rate.
+        model_settings: the model's config entry (``estimator``, ``tokenizer``, ``ablation``).
+        part: partition (``main`` or ``fold<k>``).
+        seed: seeds initialisation, batch order and crops.
+        device: where to train.
+
+    Raises:
+        MissingFeatureError: for a configuration needing a feature that is not cached (Zhu ``stft_input``).
+        ValueError: if the training or validation split has no clip with every input.
+    """
+    model_config = _model_config(settings, model_settings, frame_rows(inputs.get("frames")))
+    generator = seed_everything(seed)
+    rng = np.random.default_rng(seed)
+    clips, split, counts = build_clip_set(manifest, inputs, model_config, part, settings.max_tokens)
+    sets = {name: clips.subset(np.flatnonzero([split[c] == name for c in clips.clip_ids])) for name in SPLITS}
+    for name in ("train", "val"):
+        if len(sets[name]) == 0:
+            raise ValueError(f"partition {part!r}: no {name} clip has every input ({counts})")
+    chunk_frames = (
+        model_config.chunk_frames(settings.frame_rate_hz)
+        if isinstance(model_config, ShortChunkResNetConfig)
+        else None
+    )
+    log.info(
+        "%s (%s, %s): %d/%d/%d train/val/test clips, %d dropped",
+        model_settings["estimator"],
+        settings.preset,
+        model_settings.get("ablation", "full"),
+        *(len(sets[name]) for name in SPLITS),
+        counts["n_dropped"],
+    )
+    model = build_model(model_config)
+    history = fit(model, sets["train"], sets["val"], settings, chunk_frames, device, generator, rng)
+    index, scores = predict_scores(model, clips, settings, chunk_frames, device)
+    predictions, chunk_predictions = prediction_tables(index, scores, split)
+    history |= counts | {"n_split": {name: len(sets[name]) for name in SPLITS}}
+    history["n_parameters"] = sum(p.numel() for p in model.parameters())
+    return NeuralRun(model, predictions, chunk_predictions if chunk_frames is not None else None, history)
