@@ -1,0 +1,163 @@
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from merflow.features.audio import FEATURES, AudioFeatureConfig
+from merflow.neural_training import (
+    MissingFeatureError,
+    NeuralSettings,
+    crop_frames,
+    pad_frames,
+    pad_tokens,
+    train_neural,
+    training_batches,
+)
+from merflow.training import PROB_COLUMNS
+
+CPU = torch.device("cpu")
+N_FRAMES = 40
+SETTINGS = NeuralSettings(
+    preset="cpu", epochs=2, patience=2, batch_size=4, lr=1e-3, max_tokens=24, max_frames=32
+)
+ROWS = AudioFeatureConfig(n_mels=16, n_mfcc=8).feature_rows()
+MODELS = {
+    "lstm_attn": {"estimator": "lstm_attn", "tokenizer": "midi_like"},
+    "short_chunk_resnet": {"estimator": "short_chunk_resnet"},
+    "zhao_yoshii": {"estimator": "zhao_yoshii", "tokenizer": "midi_like"},
+    "zhu": {"estimator": "zhu", "tokenizer": "refined_midi_like"},
+}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def toy_tables(per_split: int = 2) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+    """Manifest, token table and frame cache of ``per_split`` clips per quadrant and split, + 1 unsplit."""
+    rng = np.random.default_rng(0)
+    rows = [
+        {"clip_id": f"{split}_q{q}_{k}", "quadrant": q, "split": split}
+        for split in ("train", "val", "test")
+        for q in (1, 2, 3, 4)
+        for k in range(per_split)
+    ]
+    manifest = pd.DataFrame([*rows, {"clip_id": "unused", "quadrant": 1, "split": "none"}])
+    lengths = rng.integers(5, 40, len(manifest))
+    tokens = pd.DataFrame(
+        {
+            "clip_id": manifest["clip_id"],
+            "tokens": [rng.integers(0, 300, n).tolist() for n in lengths],
+            "n_tokens": lengths,
+        }
+    )
+    frames = pd.DataFrame(
+        {
+            "clip_id": manifest["clip_id"],
+            "n_frames": N_FRAMES,
+            **{
+                name: [rng.normal(size=(ROWS[name], N_FRAMES)).astype(np.float32).tolist() for _ in lengths]
+                for name in FEATURES
+            },
+        }
+    )
+    return manifest, {"tokens": tokens, "frames": frames}
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_every_estimator_trains_and_predicts_every_clip(name):
+    manifest, inputs = toy_tables()
+    settings = NeuralSettings(**{**SETTINGS.__dict__, "frame_rate_hz": 4.0})  # ResNet chunks: 12 frames
+    run = train_neural(manifest, inputs, settings, MODELS[name], "main", 0, CPU)
+    predictions = run.predictions
+    partition = manifest[manifest["split"] != "none"]
+    assert list(predictions["clip_id"]) == list(partition["clip_id"])
+    assert list(predictions["split"]) == list(partition["split"])
+    assert list(predictions["quadrant"]) == list(partition["quadrant"])
+    assert np.allclose(predictions[PROB_COLUMNS].to_numpy().sum(axis=1), 1.0)
+    assert predictions["predicted"].isin([1, 2, 3, 4]).all()
+    assert run.history["epochs_run"] == 2 and len(run.history["val_clip_accuracy"]) == 2
+    assert run.history["n_dropped"] == 0
+    if name == "short_chunk_resnet":
+        chunks = run.chunk_predictions
+        assert chunks is not None and chunks.groupby("clip_id").size().eq(N_FRAMES // 12).all()
+        assert np.allclose(chunks[PROB_COLUMNS].to_numpy().sum(axis=1), 1.0)
+    else:
+        assert run.chunk_predictions is None
+
+
+def test_zhao_yoshii_probabilities_are_products_of_valence_and_arousal():
+    manifest, inputs = toy_tables(1)
+    run = train_neural(manifest, inputs, SETTINGS, MODELS["zhao_yoshii"], "main", 0, CPU)
+    p = run.predictions[PROB_COLUMNS].to_numpy()
+    # P(Q1) P(Q3) = P(V)P(A)(1-P(V))(1-P(A)) = P(Q2) P(Q4)
+    assert np.allclose(p[:, 0] * p[:, 2], p[:, 1] * p[:, 3], atol=1e-6)
+
+
+def test_early_stopping_restores_the_best_epoch():
+    manifest, inputs = toy_tables(1)
+    settings = NeuralSettings(**{**SETTINGS.__dict__, "epochs": 6, "patience": 1, "lr": 0.05})
+    run = train_neural(manifest, inputs, settings, MODELS["lstm_attn"], "main", 1, CPU)
+    history = run.history
+    best = history["best_epoch"]
+    assert history["epochs_run"] <= best + 1 + settings.patience
+    accuracy = np.asarray(history["val_clip_accuracy"])
+    assert accuracy[best] == accuracy.max()
+    # the restored weights reproduce the best epoch's validation accuracy
+    val = run.predictions[run.predictions["split"] == "val"]
+    assert np.isclose((val["predicted"] == val["quadrant"]).mean(), accuracy[best])
+
+
+def test_clip_missing_an_input_is_dropped_and_counted():
+    manifest, inputs = toy_tables(1)
+    inputs["tokens"] = inputs["tokens"][inputs["tokens"]["clip_id"] != "train_q1_0"]
+    inputs["frames"] = inputs["frames"][~inputs["frames"]["clip_id"].isin(["train_q2_0", "test_q3_0"])]
+    run = train_neural(manifest, inputs, SETTINGS, MODELS["zhu"], "main", 0, CPU)
+    assert run.history["missing"] == {"tokens": 1, "frames": 2}
+    assert run.history["n_dropped"] == 3 and run.history["n_clips"] == 12
+    assert set(run.predictions["clip_id"]).isdisjoint({"train_q1_0", "train_q2_0", "test_q3_0"})
+    assert len(run.predictions) == 9
+
+
+def test_an_ablation_reads_only_the_inputs_of_its_branches():
+    manifest, inputs = toy_tables(1)
+    settings = {**MODELS["zhao_yoshii"], "ablation": "symbolic_only"}
+    run = train_neural(manifest, {"tokens": inputs["tokens"]}, SETTINGS, settings, "main", 0, CPU)
+    assert run.history["missing"] == {"tokens": 0} and len(run.predictions) == 12
+
+
+def test_stft_input_ablation_names_the_missing_feature():
+    manifest, inputs = toy_tables(1)
+    with pytest.raises(MissingFeatureError, match="STFT"):
+        train_neural(manifest, inputs, SETTINGS, {**MODELS["zhu"], "ablation": "stft_input"}, "main", 0, CPU)
+
+
+def test_crops_pads_and_batches():
+    frames = np.arange(20, dtype=np.float32).reshape(2, 10)
+    assert np.array_equal(crop_frames(frames, 4, None), frames[:, 3:7])
+    random = crop_frames(frames, 4, np.random.default_rng(0))
+    assert random.shape == (2, 4) and random[0, 1] - random[0, 0] == 1
+    padded = pad_frames([frames, frames[:, :3]])
+    assert padded.shape == (2, 2, 10) and torch.equal(padded[1, :, 3:], torch.tensor([[0.0] * 7, [10.0] * 7]))
+    tokens, mask = pad_tokens([np.array([5, 6, 7]), np.array([8])])
+    assert tokens.tolist() == [[5, 6, 7], [8, 0, 0]] and mask.sum(dim=1).tolist() == [3, 1]
+    batches = training_batches(9, 4, torch.Generator().manual_seed(0))
+    assert [len(b) for b in batches] == [4, 5] and sorted(np.concatenate(batches)) == list(range(9))
+
+
+def test_clip_scores_of_chunk_models_are_mean_chunk_logits():
+    manifest, inputs = toy_tables(1)
+    settings = NeuralSettings(**{**SETTINGS.__dict__, "frame_rate_hz": 4.0})
+    run = train_neural(manifest, inputs, settings, MODELS["short_chunk_resnet"], "main", 0, CPU)
+    chunks = run.chunk_predictions
+    assert chunks is not None
+    first = chunks[chunks["clip_id"] == run.predictions["clip_id"].iloc[0]]
+    logits = np.log(first[PROB_COLUMNS].to_numpy())
+    mean = torch.softmax(torch.as_tensor(logits.mean(axis=0)), dim=0).numpy()
+    assert np.allclose(mean, run.predictions[PROB_COLUMNS].iloc[0].to_numpy(), atol=1e-5)
