@@ -53,3 +53,14 @@ def test_a_single_note_gets_a_default_grid():
     beats = estimate_beats(notes)
     assert len(beats) >= 2 and beats[0] <= 0
     assert len(beat_aligned_score(notes).tracks[0].notes) == 1
+
+
+def test_very_long_pieces_get_a_constant_grid_without_tracking():
+    from merflow.beat_grid import MAX_TRACKED_SECONDS
+
+    onset = np.arange(0, 2 * MAX_TRACKED_SECONDS, PERIOD)
+    notes = Notes.from_arrays(onset, onset + 0.2, np.full(len(onset), 60), np.full(len(onset), 80))
+    beats = estimate_beats(notes)
+    assert np.allclose(np.diff(beats), np.diff(beats)[0])
+    score = beat_aligned_score(notes, beats)
+    assert len(score.tempos) == 1

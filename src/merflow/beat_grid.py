@@ -22,6 +22,7 @@ import numpy as np
 import symusic
 from scipy.ndimage import gaussian_filter1d
 
+from merflow.features.symbolic import estimate_tempo
 from merflow.io import atomic_path
 from merflow.midi import Notes
 
@@ -30,6 +31,8 @@ ENVELOPE_RATE_HZ = 100
 ENVELOPE_SMOOTHING_S = 0.02
 DEFAULT_TEMPO_BPM = 120.0
 SECONDS_PER_MINUTE = 60.0
+#: Longer pieces get a constant-tempo grid: librosa's tracker needs about 4 GB for 15 minutes.
+MAX_TRACKED_SECONDS = 300.0
 
 
 def onset_envelope(notes: Notes, rate_hz: int = ENVELOPE_RATE_HZ) -> np.ndarray:
@@ -43,8 +46,13 @@ def onset_envelope(notes: Notes, rate_hz: int = ENVELOPE_RATE_HZ) -> np.ndarray:
 def estimate_beats(notes: Notes) -> np.ndarray:
     """Beat times in seconds, shape (n_beats,), with the first beat <= 0 and the last >= the end.
 
-    Falls back to :data:`DEFAULT_TEMPO_BPM` from time 0 when the tracker finds under two beats.
+    Falls back to :data:`DEFAULT_TEMPO_BPM` from time 0 when the tracker finds under two beats,
+    and to a constant grid at the tempo of :func:`merflow.features.symbolic.estimate_tempo`
+    for pieces longer than :data:`MAX_TRACKED_SECONDS`.
     """
+    if notes.end_time > MAX_TRACKED_SECONDS:
+        period = SECONDS_PER_MINUTE / estimate_tempo(notes)
+        return np.arange(int(np.ceil(notes.end_time / period)) + 1) * period
     envelope = onset_envelope(notes)
     _, beats = librosa.beat.beat_track(
         onset_envelope=envelope, sr=ENVELOPE_RATE_HZ, hop_length=1, units="time", trim=False
@@ -82,8 +90,8 @@ def beat_aligned_score(notes: Notes, beats: np.ndarray | None = None) -> symusic
         qpm = SECONDS_PER_MINUTE / (beats[k + 1] - beats[k])
         if tick == previous_tick:
             score.tempos[-1] = symusic.Tempo(tick, qpm)
-        else:
-            score.tempos.append(symusic.Tempo(tick, qpm))
+        elif not score.tempos or not np.isclose(score.tempos[-1].qpm, qpm, rtol=1e-6):
+            score.tempos.append(symusic.Tempo(tick, qpm))  # only where the tempo changes
         previous_tick = tick
     start = np.maximum(np.round(ticks(notes.onset) - origin), 0).astype(np.int64)
     end = np.maximum(np.round(ticks(notes.offset) - origin).astype(np.int64), start + 1)

@@ -20,6 +20,18 @@ import yaml
 
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "config.schema.yaml"
 NEURAL_ESTIMATORS = ("lstm_attn", "short_chunk_resnet", "zhao_yoshii", "zhu")
+#: Neural estimators that read audio frames, and those that read tokens.
+AUDIO_NEURAL_ESTIMATORS = ("short_chunk_resnet", "zhao_yoshii", "zhu")
+TOKEN_NEURAL_ESTIMATORS = ("lstm_attn", "zhao_yoshii", "zhu")
+
+
+def uses_audio(model: dict[str, Any]) -> bool:
+    """True when a model's input comes from audio (audio features, a transcription, audio frames)."""
+    return (
+        model["features"] == "audio"
+        or model["source"] != "oracle"
+        or model["estimator"] in AUDIO_NEURAL_ESTIMATORS
+    )
 
 
 def validate_config(config: dict[str, Any]) -> dict[str, Any]:
@@ -45,6 +57,8 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
             raise ValueError(f"model {name!r}: mofi models and only they read `cp` tokens")
         if (model["estimator"] in NEURAL_ESTIMATORS) != (model["features"] == "neural"):
             raise ValueError(f"model {name!r}: neural estimators and only they have `features: neural`")
+        if model["estimator"] == "zhu" and model.get("ablation") == "stft_input":
+            raise ValueError(f"model {name!r}: the stft_input ablation needs STFT magnitudes, not cached yet")
     audio = resolved["features"]["audio"]
     if audio["n_mfcc"] > audio["n_mels"]:
         raise ValueError("features.audio.n_mfcc must not exceed n_mels (librosa returns only n_mels rows)")

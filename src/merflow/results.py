@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from merflow.config import uses_audio
 from merflow.evaluation import HEADLINE_METRICS, mcnemar_test, summarize
 from merflow.plots import png_figure
 
@@ -80,7 +81,7 @@ def results_table(
             "estimator": first["settings"]["estimator"],
             "features": first["settings"]["features"],
             "source": first["settings"]["source"],
-            "audio_source": "-" if first["settings"]["source"] == "oracle" else audio_source,
+            "audio_source": audio_source if uses_audio(first["settings"]) else "-",
             "seeds": ",".join(str(s) for s in sorted({r["seed"] for r in model_runs})),
             "parts": ",".join(sorted({r["part"] for r in model_runs})),
             "n_runs": len(model_runs),

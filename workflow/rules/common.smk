@@ -1,7 +1,12 @@
 # Shared by every stage: config validation, the clip/model/run tables the rules expand
 # over, code versions and input functions. No rule lives here.
 
-from merflow.config import validate_config
+from merflow.config import (
+    AUDIO_NEURAL_ESTIMATORS,
+    TOKEN_NEURAL_ESTIMATORS,
+    uses_audio,
+    validate_config,
+)
 from merflow.provenance import code_version
 
 config.update(validate_config(config))
@@ -65,25 +70,12 @@ def split_name(dataset):
     return "song_disjoint"
 
 
-# Neural estimators that read audio frames, and those that read tokens.
-AUDIO_NEURAL_ESTIMATORS = ("short_chunk_resnet", "zhao_yoshii", "zhu")
-TOKEN_NEURAL_ESTIMATORS = ("lstm_attn", "zhao_yoshii", "zhu")
-
-
-def needs_audio(model):
-    return (
-        model["features"] == "audio"
-        or model["source"] not in ("oracle",)
-        or model["estimator"] in AUDIO_NEURAL_ESTIMATORS
-    )
-
-
 def models_for(dataset):
     """Models that can run on ``dataset``: audio-based ones need a dataset with audio."""
     return [
         name
         for name, model in config["models"].items()
-        if has_audio(dataset) or not needs_audio(model)
+        if has_audio(dataset) or not uses_audio(model)
     ]
 
 
@@ -149,6 +141,27 @@ def mofi_injection(wildcards):
     return config["models"][mofi_model_name()]["injection"]
 
 
+def neural_input_files(dataset, model_name):
+    """Manifest, token table (token models) and audio frame cache (audio models) of a neural model."""
+    model = config["models"][model_name]
+    inputs = {"manifest": f"resources/{dataset}/manifest.parquet"}
+    if model["estimator"] in TOKEN_NEURAL_ESTIMATORS:
+        inputs["tokens"] = (
+            f"results/{dataset}/features/symbolic/{model['source']}/tokens_{model['tokenizer']}.parquet"
+        )
+    if model["estimator"] in AUDIO_NEURAL_ESTIMATORS:
+        inputs["frames"] = f"results/{dataset}/features/audio/frames.parquet"
+    return inputs
+
+
+def neural_inputs(wildcards):
+    return neural_input_files(wildcards.dataset, wildcards.model)
+
+
+CHUNK_NEURAL_ESTIMATORS = ("short_chunk_resnet",)
+CLIP_NEURAL_ESTIMATORS = ("lstm_attn", "zhao_yoshii", "zhu")
+
+
 def model_features(wildcards):
     model = config["models"][wildcards.model]
     if model["features"] == "audio":
@@ -187,7 +200,7 @@ def symbolic_sources_for(dataset):
 
 
 def audio_stage_needed(dataset):
-    return any(needs_audio(config["models"][name]) for name in models_for(dataset))
+    return any(uses_audio(config["models"][name]) for name in models_for(dataset))
 
 
 def dataset_ledgers(dataset):

@@ -3,27 +3,6 @@
 # the audio frame cache. The short-chunk ResNet also writes chunk-level predictions.
 
 
-def neural_input_files(dataset, model_name):
-    """Manifest, token table (token models) and audio frame cache (audio models) of a neural model."""
-    model = config["models"][model_name]
-    inputs = {"manifest": f"resources/{dataset}/manifest.parquet"}
-    if model["estimator"] in TOKEN_NEURAL_ESTIMATORS:
-        inputs["tokens"] = (
-            f"results/{dataset}/features/symbolic/{model['source']}/tokens_{model['tokenizer']}.parquet"
-        )
-    if model["estimator"] in AUDIO_NEURAL_ESTIMATORS:
-        inputs["frames"] = f"results/{dataset}/features/audio/frames.parquet"
-    return inputs
-
-
-def neural_inputs(wildcards):
-    return neural_input_files(wildcards.dataset, wildcards.model)
-
-
-CHUNK_NEURAL_ESTIMATORS = ("short_chunk_resnet",)
-CLIP_NEURAL_ESTIMATORS = ("lstm_attn", "zhao_yoshii", "zhu")
-
-
 rule train_neural:
     input:
         unpack(neural_inputs),
