@@ -91,3 +91,10 @@ def test_second_invocation_has_nothing_to_do(demo_run, repo_root):
     result = run_snakemake(demo_run, repo_root, "--dry-run")
     assert result.returncode == 0
     assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_html_report_gathers_tables_and_figures(demo_run, repo_root):
+    result = run_snakemake(demo_run, repo_root, "--report", "report.html")
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = (demo_run / "report.html").read_text(errors="replace")
+    assert "demo_song_disjoint" in report and "confusion" in report
