@@ -21,3 +21,15 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"dataset mirror {SHARED_DATA} is missing: these tests need the real data (never faked)")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Run PyTorch on one intra-op thread: the test models are tiny, and on a loaded 2-core
+    machine two OpenMP threads waiting for each other made such tests 10-100x slower."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

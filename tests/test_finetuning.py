@@ -18,13 +18,7 @@ from merflow.models.film import MoFi
 from merflow.models.midibert import MidiBert
 from merflow.tokenizers.cp import N_PITCHES, PITCH, chunk_cp
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_chunks_carry_labels_modes_and_clip_index():

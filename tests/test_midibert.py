@@ -39,14 +39,7 @@ TINY = MidiBertConfig(
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    """Run on one intra-op thread: these tensors are tiny, and on a loaded 2-core machine two
-    OpenMP threads waiting for each other made the overfit test 70x slower (142 s vs 2 s)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def random_tokens(generator: torch.Generator, batch: int, n_notes: int, lengths: list[int] | None = None):

@@ -49,13 +49,7 @@ OVERFIT_LR = 3e-3
 ZHAO_INPUTS = {"symbolic": ("tokens", "token_mask"), "chroma": ("chroma",), "mfcc": ("mfcc",)}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These models are tiny: intra-op threads only add OpenMP overhead (10-100x on a busy 2-core box)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def token_batch(vocab_size: int, lengths: tuple[int, ...] = LENGTHS, seed: int = 0) -> tuple[Tensor, Tensor]:

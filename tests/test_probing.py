@@ -8,13 +8,7 @@ from merflow.finetuning import FinetuneSettings, build_chunks
 from merflow.models.midibert import MidiBert
 from merflow.probing import LayerProbe, plot_probing, probe_layers
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_probe_trains_the_head_only():

@@ -19,7 +19,6 @@ Conventions
 from __future__ import annotations
 
 import logging
-import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,7 +34,7 @@ from merflow.models.film import MoFi, mode_one_hot
 from merflow.models.midibert import MidiBert, valid_note_mask
 from merflow.splits import split_for_part
 from merflow.tokenizers.cp import MAX_LEN, N_PITCHES, PITCH, chunk_cp
-from merflow.torch_utils import seed_everything
+from merflow.torch_utils import EarlyStopping, seed_everything
 from merflow.training import PROB_COLUMNS
 
 log = logging.getLogger(__name__)
@@ -183,7 +182,7 @@ def finetune(
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     loss_fn = nn.CrossEntropyLoss()
     history: dict[str, Any] = {"train_loss": [], "val_chunk_accuracy": [], "val_clip_accuracy": []}
-    best_state, best_score, stale = None, -math.inf, 0
+    stopper = EarlyStopping(settings.patience)
     started = time.perf_counter()
     for epoch in range(settings.epochs):
         model.train()
@@ -216,17 +215,11 @@ def finetune(
             elapsed / (epoch + 1) * (settings.epochs - epoch - 1),
         )
         score = clip_acc + 1e-3 * chunk_acc  # clip accuracy first, chunk accuracy breaks ties
-        if score > best_score:
-            best_score, stale = score, 0
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            history["best_epoch"] = epoch
-        else:
-            stale += 1
-            if stale >= settings.patience:
-                log.info("early stop: no validation improvement for %d epochs", settings.patience)
-                break
-    if best_state is not None:
-        model.load_state_dict(best_state)
+        if stopper.update(score, model, epoch):
+            log.info("early stop: no validation improvement for %d epochs", settings.patience)
+            break
+    stopper.restore(model)
+    history["best_epoch"] = stopper.best_epoch
     history["epochs_run"] = len(history["train_loss"])
     history["seconds"] = time.perf_counter() - started
     return history

@@ -50,7 +50,6 @@ Conventions
 from __future__ import annotations
 
 import logging
-import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -74,7 +73,7 @@ from merflow.models.zhao_yoshii import ZhaoYoshii, ZhaoYoshiiConfig
 from merflow.models.zhu import Zhu, ZhuConfig, mixed_acoustic_features
 from merflow.splits import split_for_part
 from merflow.tokenizers import midi_like, refined_midi_like, remi
-from merflow.torch_utils import seed_everything
+from merflow.torch_utils import EarlyStopping, seed_everything
 
 log = logging.getLogger(__name__)
 
@@ -434,7 +433,7 @@ def fit(
         "val_chunk_accuracy": [],
         "val_loss": [],
     }
-    best_state, best_score, stale = None, (-math.inf, -math.inf), 0
+    stopper = EarlyStopping(settings.patience)
     started = time.perf_counter()
     for epoch in range(settings.epochs):
         model.train()
@@ -465,17 +464,11 @@ def fit(
             elapsed / (epoch + 1) * (settings.epochs - epoch - 1),
         )
         score = (clip_acc, -val_loss)
-        if score > best_score:
-            best_score, stale = score, 0
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            history["best_epoch"] = epoch
-        else:
-            stale += 1
-            if stale >= settings.patience:
-                log.info("early stop: no validation improvement for %d epochs", settings.patience)
-                break
-    if best_state is not None:
-        model.load_state_dict(best_state)
+        if stopper.update(score, model, epoch):
+            log.info("early stop: no validation improvement for %d epochs", settings.patience)
+            break
+    stopper.restore(model)
+    history["best_epoch"] = stopper.best_epoch
     history["epochs_run"] = len(history["train_loss"])
     history["seconds"] = time.perf_counter() - started
     return history

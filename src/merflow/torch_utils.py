@@ -53,3 +53,34 @@ def save_checkpoint(state: dict[str, Any], path: str | Path) -> None:
 def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> dict[str, Any]:
     """Load a checkpoint written by :func:`save_checkpoint` (tensors only, no pickled code)."""
     return torch.load(path, map_location=device, weights_only=True)
+
+
+class EarlyStopping:
+    """Keeps the weights of the best epoch and says when to stop.
+
+    ``update(score, model, epoch)`` with a comparable score (higher is better; a tuple
+    compares its parts in order) stores a copy of the weights when the score improves and
+    returns True once it has not improved for ``patience`` epochs; :meth:`restore` puts the
+    best weights back.
+    """
+
+    def __init__(self, patience: int) -> None:
+        self.patience = patience
+        self.best_score: Any = None
+        self.best_epoch = -1
+        self.stale = 0
+        self._best_state: dict[str, torch.Tensor] | None = None
+
+    def update(self, score: Any, model: torch.nn.Module, epoch: int) -> bool:
+        """Record ``epoch``'s validation ``score``; True when training should stop."""
+        if self.best_score is None or score > self.best_score:
+            self.best_score, self.best_epoch, self.stale = score, epoch, 0
+            self._best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            return False
+        self.stale += 1
+        return self.stale >= self.patience
+
+    def restore(self, model: torch.nn.Module) -> None:
+        """Load the best epoch's weights into ``model`` (no-op before the first update)."""
+        if self._best_state is not None:
+            model.load_state_dict(self._best_state)
