@@ -152,8 +152,16 @@ def test_download_failure_and_missing_sources(tmp_path: Path) -> None:
     assert _leftovers(tmp_path / "data") == []
     with pytest.raises(InputError, match="no_source"):
         obtain_dataset("toy", tmp_path / "x", None, None, None)
-    with pytest.raises(InputError, match="no_checksum"):
-        obtain_dataset("toy", tmp_path / "x", None, missing, None)
+
+
+def test_download_without_checksum_records_the_digest(tmp_path: Path, toy_zip: Path) -> None:
+    target = tmp_path / "data" / "toy"
+    assert (
+        obtain_dataset("toy", target, None, toy_zip.as_uri(), None, markers=MARKERS, archive_subdir="toy")
+        == target
+    )
+    record = (tmp_path / "data" / "toy.sha256").read_text()
+    assert record.startswith(f"sha256:{_sha256(toy_zip)}")
 
 
 def test_incomplete_target_is_not_overwritten(tmp_path: Path, toy_zip: Path) -> None:

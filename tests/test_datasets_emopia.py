@@ -237,3 +237,29 @@ def test_missing_release_raises(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"emopia .*missing_folder") as info:
         build_emopia_manifest(tmp_path)
     assert info.value.item == "emopia" and info.value.path == str(tmp_path / RELEASE_DIR)
+
+
+def test_download_path_gets_release_and_official_split_from_archives(shared_data, tmp_path):
+    """Without a mirror: the release and the official split lists come from archives (file:// here)."""
+    import shutil
+
+    from merflow.datasets.emopia import build_emopia_manifest, obtain_emopia
+
+    release_zip = shutil.make_archive(
+        str(tmp_path / "EMOPIA_1.0"), "zip", shared_data / "emopia", "EMOPIA_1.0"
+    )
+    staging = tmp_path / "staging" / "repo-abc" / "dataset"
+    shutil.copytree(shared_data / "emopia" / "split_official", staging / "split")
+    split_zip = shutil.make_archive(str(tmp_path / "split"), "zip", tmp_path / "staging", "repo-abc")
+    sources = {
+        "official": {"url": Path(split_zip).as_uri(), "checksum": "", "subdir": "repo-abc/dataset/split"},
+        "midibert": {"url": "", "checksum": "", "subdir": ""},
+    }
+    folder, split_dirs = obtain_emopia(
+        tmp_path / "out" / "emopia", None, Path(release_zip).as_uri(), "", sources
+    )
+    assert sorted(split_dirs) == ["official"]
+    assert (tmp_path / "out" / "emopia.sha256").read_text().startswith("sha256:")
+    manifest = build_emopia_manifest(folder, split="official", split_dirs=split_dirs)
+    assert len(manifest) == 1078
+    assert manifest["split"].value_counts().to_dict() == {"train": 767, "val": 198, "test": 86, "none": 27}

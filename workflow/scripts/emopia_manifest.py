@@ -1,7 +1,6 @@
-"""Snakemake script: obtain EMOPIA 1.0 (mirror or archive) and write its clip manifest."""
+"""Snakemake script: obtain EMOPIA 1.0 (mirror or public archives) and write its clip manifest."""
 
-from merflow.datasets.archive import obtain_dataset
-from merflow.datasets.emopia import MARKERS, build_emopia_manifest
+from merflow.datasets.emopia import build_emopia_manifest, obtain_emopia
 from merflow.errors import InputError
 from merflow.io import write_parquet
 from merflow.ledger import Ledger
@@ -9,10 +8,13 @@ from merflow.logs import setup_logging
 
 
 def main(settings: dict, mirror: str, root: str, manifest_path: str, ledger_path: str) -> None:
-    folder = obtain_dataset(
-        "emopia", root, mirror or None, settings["url"], settings["checksum"] or None, markers=MARKERS
+    folder, split_dirs = obtain_emopia(
+        root, mirror or None, settings["url"], settings["checksum"], settings["split_sources"]
     )
-    manifest = build_emopia_manifest(folder, split=settings["split"])
+    if settings["split"] not in split_dirs:
+        message = f"split {settings['split']!r} has no source: set emopia.split_sources or data_mirror"
+        raise InputError("emopia", "no_split_source", message, root)
+    manifest = build_emopia_manifest(folder, split=settings["split"], split_dirs=split_dirs)
     ledger = Ledger("manifest", "emopia")
     for row in manifest[~manifest["has_timestamps"].astype(bool)].itertuples():
         message = f"no clip timestamps in the release ({row.timestamp_issue}): no audio can be cut"

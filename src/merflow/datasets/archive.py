@@ -21,14 +21,18 @@ copy must contain; a folder is accepted only if all are there.
 
 Every failure raises :class:`~merflow.errors.InputError` with ``item`` = dataset name,
 ``path`` = the URL or folder concerned and one of the reasons ``missing_folder``,
-``missing_file`` (mirror or download lacks markers), ``no_source``, ``no_checksum``,
-``bad_checksum``, ``download_failed``, ``checksum_mismatch``, ``bad_archive``,
-``target_exists``.
+``missing_file`` (mirror or download lacks markers), ``no_source``, ``bad_checksum``,
+``download_failed``, ``checksum_mismatch``, ``bad_archive``, ``target_exists``.
+
+Without a configured checksum the archive is still downloaded (trust on first use): its
+SHA-256 is logged as a warning, to be pinned in the config, and written to
+``<target_dir>.sha256`` beside the unpacked folder, so the run records what it used.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import shutil
 import tarfile
@@ -46,6 +50,8 @@ CHUNK_BYTES = 1 << 20
 DOWNLOAD_TIMEOUT_S = 60.0
 HASH_BY_HEX_LENGTH = {64: "sha256", 32: "md5"}
 SUPPORTED_HASHES = ("sha256", "md5")
+
+log = logging.getLogger(__name__)
 
 
 def obtain_dataset(
@@ -88,13 +94,11 @@ def obtain_dataset(
         return target_dir
     if url is None:
         raise InputError(name, "no_source", "no mirror, no complete local copy and no URL", target_dir)
-    if not checksum:
-        raise InputError(name, "no_checksum", "refusing to download an archive without a checksum", url)
     if target_dir.exists():
         raise InputError(
             name, "target_exists", "folder exists but is incomplete; remove it to download again", target_dir
         )
-    algorithm, expected = parse_checksum(name, checksum, url)
+    algorithm, expected = parse_checksum(name, checksum, url) if checksum else ("sha256", None)
     target_dir.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target_dir.name}.", suffix=".download", dir=target_dir.parent)
     os.close(fd)
@@ -102,7 +106,9 @@ def obtain_dataset(
     unpacked = Path(tempfile.mkdtemp(prefix=f".{target_dir.name}.", suffix=".unpack", dir=target_dir.parent))
     try:
         digest = download(name, url, archive, algorithm)
-        if digest != expected:
+        if expected is None:
+            log.warning("%s: no checksum configured; downloaded %s has sha256:%s (pin it)", name, url, digest)
+        elif digest != expected:
             raise InputError(name, "checksum_mismatch", f"{algorithm} is {digest}, expected {expected}", url)
         extract_archive(name, archive, unpacked, url)
         content = unpacked / archive_subdir if archive_subdir else unpacked
@@ -110,6 +116,8 @@ def obtain_dataset(
         if missing:
             raise InputError(name, "missing_file", f"archive lacks {missing}", url)
         content.rename(target_dir)
+        if expected is None:  # trust on first use: record what was used
+            target_dir.with_name(f"{target_dir.name}.sha256").write_text(f"{algorithm}:{digest}  {url}\n")
     finally:
         archive.unlink(missing_ok=True)
         shutil.rmtree(unpacked, ignore_errors=True)

@@ -65,6 +65,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from merflow.datasets.archive import obtain_dataset
 from merflow.datasets.common import check_count, finish_manifest, require_paths
 from merflow.errors import InputError
 from merflow.labels import arousal_of, valence_of
@@ -89,13 +90,14 @@ SPLIT_PARTS = ("train", "val", "test")
 # File stems tried for each part, in order (MIDI-BERT calls the validation part "valid").
 PART_STEMS = {"train": ("train",), "val": ("val", "valid"), "test": ("test",)}
 NO_SPLIT = "none"
-MARKERS = (
+RELEASE_MARKERS = (
     f"{RELEASE_DIR}/{LABEL_FILE}",
     f"{RELEASE_DIR}/{MIDI_DIR}",
     f"{RELEASE_DIR}/{SONG_LIST_DIR}",
     f"{RELEASE_DIR}/{TAGGING_DIR}",
-    *DEFAULT_SPLIT_DIRS.values(),
 )
+#: A mirror (layout of ../shared/data/emopia) holds the release and both split folders.
+MARKERS = (*RELEASE_MARKERS, *DEFAULT_SPLIT_DIRS.values())
 EXTRA_COLUMNS_TAIL = ["annotator", "has_timestamps", "timestamp_issue"]
 EXTRA_COLUMNS = [*(f"split_{name}" for name in DEFAULT_SPLIT_DIRS), *EXTRA_COLUMNS_TAIL]
 
@@ -336,3 +338,44 @@ def _hms_to_seconds(text: str) -> int | None:
     for field in fields:
         seconds = seconds * 60 + int(field)
     return seconds
+
+
+def obtain_emopia(
+    root: str | Path,
+    mirror: str | Path | None,
+    url: str,
+    checksum: str | None,
+    split_sources: Mapping[str, Mapping[str, str]],
+) -> tuple[Path, dict[str, Path]]:
+    """The EMOPIA folder and its split folders, from a mirror or from the public archives.
+
+    With a mirror, ``<mirror>/emopia`` holds the release and both split folders. Without
+    one, the release comes from ``url`` (Zenodo record 5090631) and each split from its
+    ``split_sources`` entry: ``url`` (an archive, or a local folder), ``checksum`` and
+    ``subdir`` (the folder inside the archive holding the lists). Splits whose ``url`` is
+    empty are left out.
+
+    Returns:
+        The dataset folder and ``split name -> folder`` (absolute, so that
+        :func:`build_emopia_manifest` does not resolve them against the dataset folder).
+    """
+    if mirror:
+        folder = obtain_dataset(DATASET, root, mirror, None, None, markers=MARKERS)
+        return folder, {name: (folder / sub).resolve() for name, sub in DEFAULT_SPLIT_DIRS.items()}
+    folder = obtain_dataset(DATASET, root, None, url, checksum or None, markers=RELEASE_MARKERS)
+    split_dirs: dict[str, Path] = {}
+    for name, source in split_sources.items():
+        if not source.get("url"):
+            continue
+        if Path(source["url"]).is_dir():
+            split_dirs[name] = Path(source["url"]).resolve()
+            continue
+        split_dirs[name] = obtain_dataset(
+            f"{DATASET}_split_{name}",
+            Path(root).with_name(f"{Path(root).name}_split_{name}"),
+            None,
+            source["url"],
+            source.get("checksum") or None,
+            archive_subdir=source.get("subdir") or None,
+        ).resolve()
+    return folder, split_dirs
