@@ -1,16 +1,20 @@
 """Snakemake script: key/mode, handcrafted statistics and four tokenizations of one symbolic source."""
 
+from pathlib import Path
+
 import pandas as pd
 
-from merflow.features.caches import TOKENIZERS, symbolic_caches
+from merflow.clip_cache import ClipCache
+from merflow.features.caches import CACHE_FOLDER, TOKENIZERS, symbolic_caches
 from merflow.io import write_parquet
 from merflow.ledger import Ledger
 from merflow.logs import setup_logging
 
 
-def main(midi_index: str, dataset: str, source: str, cp_rescale: bool, outputs) -> None:
+def main(midi_index: str, dataset: str, source: str, cp_rescale: bool, code: str, outputs) -> None:
     ledger = Ledger(f"symbolic_{source}", dataset)
-    caches = symbolic_caches(pd.read_parquet(midi_index), ledger, cp_rescale)
+    cache = ClipCache(Path(outputs.statistics).parent / CACHE_FOLDER, f"{code}:cp_rescale={cp_rescale}")
+    caches = symbolic_caches(pd.read_parquet(midi_index), ledger, cp_rescale, cache)
     metadata = {"dataset": dataset, "source": source}
     write_parquet(caches["keys"], outputs.key_table, {**metadata, "method": "Krumhansl-Kessler"})
     write_parquet(caches["statistics"], outputs.statistics, metadata)
@@ -26,5 +30,6 @@ main(
     snakemake.wildcards.dataset,
     snakemake.wildcards.source,
     snakemake.params.cp_rescale,
+    snakemake.params.code,
     snakemake.output,
 )

@@ -12,88 +12,144 @@ Conventions
   ``n_frames``, with the frame rate, hop and STFT size in the parquet metadata, and their
   per-clip statistics.
 - A clip that cannot be read is recorded in the ledger and absent from every table.
+- Per-clip caching: with a :class:`~merflow.clip_cache.ClipCache` (the pipeline keeps one
+  in :data:`CACHE_FOLDER` beside the outputs, versioned by the code version and settings),
+  a clip whose input file and version are unchanged is not recomputed when the job reruns.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import asdict
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from merflow.clip_cache import ClipCache
 from merflow.errors import InputError
 from merflow.features.audio import FEATURES, AudioFeatureConfig, audio_statistics, frame_features, load_audio
-from merflow.features.symbolic import symbolic_statistics_table
+from merflow.features.symbolic import SYMBOLIC_FEATURE_NAMES, symbolic_statistics
 from merflow.ledger import Ledger
 from merflow.logs import Progress
-from merflow.midi import Notes, read_notes, read_score
+from merflow.midi import read_notes, read_score
 from merflow.sources import usable_midi
 from merflow.tokenizers import cp, midi_like, refined_midi_like, remi
-from merflow.tonality import key_table
+from merflow.tonality import estimate_key
 
+#: Columns of the key table (as :func:`merflow.tonality.key_table`).
+KEY_COLUMNS = [
+    "clip_id",
+    "key",
+    "tonic",
+    "mode",
+    "correlation",
+    "runner_up",
+    "runner_up_correlation",
+    "is_major",
+]
+#: Folder (beside a stage's outputs) of its per-clip cache, see :mod:`merflow.clip_cache`.
+CACHE_FOLDER = ".clip_cache"
 #: Token tables written by the symbolic stage, by tokenizer name.
 TOKENIZERS = ("midi_like", "refined_midi_like", "remi", "cp")
 
 log = logging.getLogger(__name__)
 
 
-def read_clip_notes(midi_paths: dict[str, str], ledger: Ledger) -> dict[str, Notes]:
-    """Parse every clip's MIDI; unreadable or empty files go to ``ledger``."""
-    notes: dict[str, Notes] = {}
-    for clip_id, path in midi_paths.items():
-        try:
-            notes[clip_id] = read_notes(path, clip_id)
-        except InputError as err:
-            ledger.record(err)
-    log.info("parsed %d of %d MIDI files", len(notes), len(midi_paths))
-    return notes
+def _symbolic_result(clip_id: str, path: str, cp_rescale: bool) -> dict[str, Any]:
+    """Key, statistics and the four tokenizations of one clip (raises InputError)."""
+    notes = read_notes(path, clip_id)
+    key = estimate_key(notes)
+    score = read_score(path, clip_id)
+    return {
+        "key": {
+            "key": key.name,
+            "tonic": key.tonic,
+            "mode": key.mode,
+            "correlation": key.correlation,
+            "runner_up": key.runner_up,
+            "runner_up_correlation": key.runner_up_correlation,
+            "is_major": int(key.mode == "major"),
+        },
+        "statistics": symbolic_statistics(notes),
+        "tokens": {
+            "midi_like": midi_like.encode(notes).tolist(),
+            "refined_midi_like": refined_midi_like.encode(notes).tolist(),
+            "remi": remi.encode(score).tolist(),
+            "cp": cp.encode_cp(path, rescale=cp_rescale, item=clip_id).tolist(),
+        },
+    }
 
 
 def symbolic_caches(
-    midi_index: pd.DataFrame, ledger: Ledger, cp_rescale: bool = False
+    midi_index: pd.DataFrame, ledger: Ledger, cp_rescale: bool = False, cache: ClipCache | None = None
 ) -> dict[str, pd.DataFrame]:
     """Key table, statistics and the four tokenizations of every readable clip of a MIDI index.
 
     Args:
         midi_index: the source's MIDI index.
-        ledger: receives unreadable or empty files.
+        ledger: receives unreadable or empty files (a clip that fails any step is left out
+            of every table).
         cp_rescale: rescale ticks to 480 per beat before CP (False = MIDI-BERT's own tokens).
+        cache: per-clip results of earlier runs (see :mod:`merflow.clip_cache`); None
+            computes everything.
 
     Returns:
         ``{"keys", "statistics", "tokens_<tokenizer>" for each of TOKENIZERS}``, keyed by
-        ``clip_id``; a clip missing from one table (e.g. CP drops every note outside
-        22..107) is recorded in the ledger.
+        ``clip_id``.
     """
-    paths = usable_midi(midi_index)
-    notes = read_clip_notes(paths, ledger)
-    tokens: dict[str, dict[str, list]] = {name: {} for name in TOKENIZERS}
-    for clip_id, clip_notes in notes.items():
-        tokens["midi_like"][clip_id] = midi_like.encode(clip_notes).tolist()
-        tokens["refined_midi_like"][clip_id] = refined_midi_like.encode(clip_notes).tolist()
-        try:
-            score = read_score(paths[clip_id], clip_id)
-            tokens["remi"][clip_id] = remi.encode(score).tolist()
-            tokens["cp"][clip_id] = cp.encode_cp(paths[clip_id], rescale=cp_rescale, item=clip_id).tolist()
-        except InputError as err:
-            ledger.record(err)
+    results: dict[str, dict[str, Any]] = {}
+    for clip_id, path in usable_midi(midi_index).items():
+        result = cache.get(clip_id, path) if cache is not None else None
+        if result is None:
+            try:
+                result = _symbolic_result(clip_id, path, cp_rescale)
+            except InputError as err:
+                ledger.record(err)
+                continue
+            if cache is not None:
+                cache.put(clip_id, path, result)
+        results[clip_id] = result
+    if cache is not None:
+        log.info("symbolic caches: %d clips reused, %d computed", cache.hits, cache.misses)
+    ids = list(results)
+    keys = pd.DataFrame([{"clip_id": c, **results[c]["key"]} for c in ids], columns=KEY_COLUMNS)
+    statistics = pd.DataFrame(
+        [{"clip_id": c, **results[c]["statistics"]} for c in ids],
+        columns=["clip_id", *SYMBOLIC_FEATURE_NAMES],
+    ).astype(dict.fromkeys(SYMBOLIC_FEATURE_NAMES, np.float64))
     tables = {
         f"tokens_{name}": pd.DataFrame(
             {
-                "clip_id": list(by_clip),
-                "tokens": list(by_clip.values()),
-                "n_tokens": [len(t) for t in by_clip.values()],
+                "clip_id": ids,
+                "tokens": [results[c]["tokens"][name] for c in ids],
+                "n_tokens": [len(results[c]["tokens"][name]) for c in ids],
             }
         )
-        for name, by_clip in tokens.items()
+        for name in TOKENIZERS
     }
-    return {"keys": key_table(notes), "statistics": symbolic_statistics_table(notes), **tables}
+    return {"keys": keys, "statistics": statistics, **tables}
+
+
+def _audio_result(clip_id: str, path: str, cfg: AudioFeatureConfig) -> dict[str, Any]:
+    """Frame features (float32 arrays) and their statistics of one clip (raises InputError)."""
+    frames = frame_features(load_audio(path, cfg.sample_rate, clip_id), cfg)
+    return {
+        "frames": {name: frames[name].astype(np.float32) for name in FEATURES},
+        "statistics": audio_statistics(frames),
+    }
 
 
 def audio_caches(
-    audio_paths: dict[str, str], cfg: AudioFeatureConfig, ledger: Ledger
+    audio_paths: dict[str, str], cfg: AudioFeatureConfig, ledger: Ledger, cache: ClipCache | None = None
 ) -> dict[str, pd.DataFrame]:
     """Frame features and their statistics for every readable clip.
+
+    Args:
+        audio_paths: clip ID -> wav.
+        cfg: STFT and feature settings.
+        ledger: receives unreadable or silent clips.
+        cache: per-clip results of earlier runs; None computes everything.
 
     Returns:
         ``{"frames": ..., "statistics": ...}`` keyed by ``clip_id``.
@@ -101,19 +157,25 @@ def audio_caches(
     frames_rows, stats_rows = [], []
     progress = Progress(log, len(audio_paths), "clips", every=25)
     for clip_id, path in audio_paths.items():
-        try:
-            frames = frame_features(load_audio(path, cfg.sample_rate, clip_id), cfg)
-        except InputError as err:
-            ledger.record(err)
-        else:
-            frames_rows.append(
-                {
-                    "clip_id": clip_id,
-                    "n_frames": int(frames[FEATURES[0]].shape[1]),
-                    **{name: frames[name].astype(np.float32).tolist() for name in FEATURES},
-                }
-            )
-            stats_rows.append({"clip_id": clip_id, **audio_statistics(frames)})
+        result = cache.get(clip_id, path) if cache is not None else None
+        if result is None:
+            try:
+                result = _audio_result(clip_id, path, cfg)
+            except InputError as err:
+                ledger.record(err)
+                progress.step()
+                continue
+            if cache is not None:
+                cache.put(clip_id, path, result)
+        frames = result["frames"]
+        frames_rows.append(
+            {
+                "clip_id": clip_id,
+                "n_frames": int(frames[FEATURES[0]].shape[1]),
+                **{name: frames[name].tolist() for name in FEATURES},
+            }
+        )
+        stats_rows.append({"clip_id": clip_id, **result["statistics"]})
         progress.step()
     return {"frames": pd.DataFrame(frames_rows), "statistics": pd.DataFrame(stats_rows)}
 
