@@ -226,7 +226,7 @@ def pretrain_mlm(
                 settings.steps,
                 history["loss"][-1],
                 rate,
-                (settings.steps - step) / rate,
+                min((settings.steps - step) / rate, max(settings.max_seconds - elapsed, 0.0)),
             )
         if step % settings.checkpoint_every == 0 or elapsed > settings.max_seconds:
             save()
