@@ -208,6 +208,19 @@ def estimate_key(notes: Notes) -> Key:
     return estimate_keys(pitch_class_profile(notes)[np.newaxis])[0]
 
 
+#: Columns of :func:`key_table` (and of the pipeline's key caches).
+KEY_COLUMNS = [
+    "clip_id",
+    "key",
+    "tonic",
+    "mode",
+    "correlation",
+    "runner_up",
+    "runner_up_correlation",
+    "is_major",
+]
+
+
 def key_table(notes_by_clip: dict[str, Notes]) -> pd.DataFrame:
     """Key of every clip, estimated in one batch.
 

@@ -35,19 +35,8 @@ from merflow.logs import Progress
 from merflow.midi import read_notes, read_score
 from merflow.sources import usable_midi
 from merflow.tokenizers import cp, midi_like, refined_midi_like, remi
-from merflow.tonality import estimate_key
+from merflow.tonality import KEY_COLUMNS, estimate_key
 
-#: Columns of the key table (as :func:`merflow.tonality.key_table`).
-KEY_COLUMNS = [
-    "clip_id",
-    "key",
-    "tonic",
-    "mode",
-    "correlation",
-    "runner_up",
-    "runner_up_correlation",
-    "is_major",
-]
 #: Folder (beside a stage's outputs) of its per-clip cache, see :mod:`merflow.clip_cache`.
 CACHE_FOLDER = ".clip_cache"
 #: Token tables written by the symbolic stage, by tokenizer name.
