@@ -7,13 +7,17 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# transkun (an AMT backend) needs torchaudio, which does not load beside the main torch:
+# it gets an environment of its own (envs/transkun.txt).
+TRANSKUN_VENV := .venv-transkun
+TRANSKUN_STAMP := $(TRANSKUN_VENV)/.installed
 CORES ?= 2
 
 # Debian packages: FluidSynth and a General MIDI piano SoundFont, for rendered audio.
 SYSTEM_PACKAGES := fluidsynth fluid-soundfont-gm
 SOUNDFONT := /usr/share/sounds/sf2/FluidR3_GM.sf2
 
-.PHONY: setup system demo test lint report clean-results
+.PHONY: setup system transkun-env demo test lint report clean-results
 
 system:
 	@if command -v fluidsynth >/dev/null && [ -f $(SOUNDFONT) ]; then :; \
@@ -34,7 +38,14 @@ $(STAMP): pyproject.toml
 	ln -sf "$$($(BIN)/python -c 'import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())')" $(BIN)/ffmpeg
 	touch $(STAMP)
 
-setup: system $(STAMP)
+$(TRANSKUN_STAMP): envs/transkun.txt
+	$(PYTHON) -m venv $(TRANSKUN_VENV)
+	$(TRANSKUN_VENV)/bin/python -m pip install --quiet -r envs/transkun.txt
+	touch $(TRANSKUN_STAMP)
+
+transkun-env: $(TRANSKUN_STAMP)
+
+setup: system $(STAMP) $(TRANSKUN_STAMP)
 
 demo: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores $(CORES) --configfile config/demo.yaml

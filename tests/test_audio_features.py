@@ -17,6 +17,7 @@ from merflow.features.audio import (
     audio_statistics,
     frame_features,
     load_audio,
+    pool_rows,
 )
 
 CFG = AudioFeatureConfig()
@@ -51,9 +52,11 @@ def test_shapes_and_frame_count(a440: dict[str, np.ndarray]) -> None:
     assert {k: v.shape for k, v in a440.items()} == {
         "log_mel": (128, n_frames),
         "mfcc": (20, n_frames),
+        "mfcc_coarse": (23, n_frames),
         "chroma": (12, n_frames),
         "spectral_centroid": (1, n_frames),
         "rms": (1, n_frames),
+        "stft": (257, n_frames),
     }
     assert CFG.frame_rate == pytest.approx(22050 / 512)
 
@@ -79,6 +82,37 @@ def test_one_stft(monkeypatch) -> None:
     assert len(calls) == 1
 
 
+def test_coarse_mfcc_is_librosas_23_band_mfcc() -> None:
+    y = sine(seconds=1.0)
+    expected = librosa.feature.mfcc(
+        y=y, sr=CFG.sample_rate, n_mfcc=23, n_mels=23, n_fft=CFG.n_fft, hop_length=CFG.hop_length
+    )
+    np.testing.assert_allclose(frame_features(y, CFG)["mfcc_coarse"], expected, rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize(("n_mfcc", "n_mels"), [(25, 23), (21, 20)])
+def test_more_mfccs_than_mel_bands_is_rejected(n_mfcc: int, n_mels: int) -> None:
+    with pytest.raises(ValueError, match=f"{n_mfcc} MFCCs from {n_mels} mel bands"):
+        AudioFeatureConfig(coarse_n_mfcc=n_mfcc, coarse_n_mels=n_mels)
+    with pytest.raises(ValueError, match="only"):
+        AudioFeatureConfig(n_mfcc=n_mfcc, n_mels=n_mels)
+
+
+def test_stft_rows_are_pooled_linear_bins(a440: dict[str, np.ndarray]) -> None:
+    row_hz = CFG.stft_pool * CFG.sample_rate / CFG.n_fft  # 43.07 Hz per row
+    assert int(a440["stft"].mean(axis=1).argmax()) == int(440.0 // row_hz)  # row 10
+    power = np.abs(librosa.stft(sine(), n_fft=CFG.n_fft, hop_length=CFG.hop_length)) ** 2
+    pooled = np.stack([power[i : i + 4].sum(axis=0) for i in range(0, power.shape[0], 4)])
+    np.testing.assert_allclose(a440["stft"], librosa.power_to_db(pooled), rtol=1e-4, atol=1e-3)
+
+
+def test_pool_rows_sums_groups_and_keeps_the_short_last_one() -> None:
+    values = np.arange(10, dtype=np.float32).reshape(5, 2)
+    np.testing.assert_array_equal(pool_rows(values, 2), [[2, 4], [10, 12], [8, 9]])
+    assert AudioFeatureConfig(n_fft=2048, stft_pool=4).stft_rows == 257
+    assert AudioFeatureConfig(n_fft=2048, stft_pool=1).stft_rows == 1025
+
+
 def test_statistics_names_order_and_values(a440: dict[str, np.ndarray]) -> None:
     stats = audio_statistics(a440)
     names = audio_stat_names(CFG)
@@ -91,9 +125,9 @@ def test_statistics_names_order_and_values(a440: dict[str, np.ndarray]) -> None:
     assert all(np.isfinite(list(stats.values())))
 
 
-def test_statistics_reject_non_finite() -> None:
+def test_statistics_reject_non_finite(a440: dict[str, np.ndarray]) -> None:
     with pytest.raises(ValueError, match="rms"):
-        audio_statistics({"rms": np.array([[0.1, np.nan]])})
+        audio_statistics({**a440, "rms": np.array([[0.1, np.nan]])})
 
 
 def test_load_audio_downmixes_and_resamples(tmp_path: Path) -> None:

@@ -54,3 +54,21 @@ def test_ledger_rows_and_merge(tmp_path):
     assert len(merged) == 1
     row = pd.read_csv(tmp_path / "all.csv").iloc[0]
     assert (row["stage"], row["item"], row["reason"]) == ("transcribe", "clip_1", "no_notes")
+
+
+def test_matrix_list_array_round_trips_through_parquet(tmp_path) -> None:
+    import numpy as np
+    import pyarrow as pa
+
+    from merflow.io import matrix_list_array
+
+    matrices = [np.arange(6, dtype=np.float32).reshape(2, 3), np.ones((3, 1), np.float32), np.zeros((1, 4))]
+    table = pa.table({"clip_id": ["a", "b", "c"], "m": matrix_list_array(matrices)})
+    write_parquet(table, tmp_path / "m.parquet", {"frame_rate_hz": 43.0})
+    back = pd.read_parquet(tmp_path / "m.parquet")
+    for cell, expected in zip(back["m"], matrices, strict=True):
+        np.testing.assert_array_equal(np.stack(cell), expected)
+        assert np.stack(cell).dtype == np.float32
+    assert read_parquet_metadata(tmp_path / "m.parquet") == {"frame_rate_hz": 43.0}
+    with pytest.raises(ValueError, match="2-D"):
+        matrix_list_array([np.zeros(3)])

@@ -282,16 +282,16 @@ def test_zhu_single_domain_ablation_removes_the_other_branch(ablation: str, remo
 
 def test_zhu_stft_input_changes_only_the_input_rows():
     mixed, stft = zhu_cpu(), Zhu(ZhuConfig.preset("cpu", vocab_size=ZHU_VOCAB).with_ablation("stft_input"))
-    assert (mixed.config.acoustic_rows, stft.config.acoustic_rows) == (20 + 128 + 2, 2048 // 2 + 1)
-    # Three 2x2 pools: ceil(1025 / 8) = 129 and ceil(150 / 8) = 19 rows reach the projection; the
+    assert (mixed.config.acoustic_rows, stft.config.acoustic_rows) == (20 + 128 + 2, 257)
+    # Three 2x2 pools: ceil(257 / 8) = 33 and ceil(150 / 8) = 19 rows reach the projection; the
     # input norm has 2 affine parameters per row.
     c = mixed.config
-    expected = (129 - 19) * c.acoustic_channels[-1] * c.d_model + (1025 - 150) * 2
+    expected = (33 - 19) * c.acoustic_channels[-1] * c.d_model + (257 - 150) * 2
     assert count_parameters(stft) - count_parameters(mixed) == expected
     stft.eval()
     with torch.no_grad():
         assert stft(**zhu_inputs(stft.config)).quadrant_logits.shape == (BATCH, 4)
-        with pytest.raises(ValueError, match=r"acoustic: expected \(batch, 1025, n_frames\)"):
+        with pytest.raises(ValueError, match=r"acoustic: expected \(batch, 257, n_frames\)"):
             stft(**zhu_inputs(mixed.config))
 
 

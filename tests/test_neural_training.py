@@ -10,6 +10,7 @@ from merflow.neural_training import (
     MissingFeatureError,
     NeuralSettings,
     crop_frames,
+    frame_columns_for,
     pad_frames,
     pad_tokens,
     train_neural,
@@ -127,10 +128,39 @@ def test_an_ablation_reads_only_the_inputs_of_its_branches():
     assert run.history["missing"] == {"tokens": 0} and len(run.predictions) == 12
 
 
-def test_stft_input_ablation_names_the_missing_feature():
+def test_stft_input_ablation_trains_on_the_stft_rows():
     manifest, inputs = toy_tables(1)
-    with pytest.raises(MissingFeatureError, match="STFT"):
-        train_neural(manifest, inputs, SETTINGS, {**MODELS["zhu"], "ablation": "stft_input"}, "main", 0, CPU)
+    settings = {**MODELS["zhu"], "ablation": "stft_input"}
+    assert frame_columns_for(SETTINGS, settings) == ["clip_id", "n_frames", "stft"]
+    frames = inputs["frames"][frame_columns_for(SETTINGS, settings)]
+    run = train_neural(manifest, {**inputs, "frames": frames}, SETTINGS, settings, "main", 0, CPU)
+    assert len(run.predictions) == 12
+    assert run.model.config.acoustic_input == "stft"
+    assert run.model.config.acoustic_rows == ROWS["stft"] == 257
+    assert run.history["n_dropped"] == 0
+
+
+@pytest.mark.parametrize(
+    ("settings", "columns"),
+    [
+        (MODELS["short_chunk_resnet"], ["log_mel"]),
+        (MODELS["zhao_yoshii"], ["chroma", "mfcc_coarse"]),
+        ({**MODELS["zhao_yoshii"], "ablation": "mfcc_only"}, ["mfcc_coarse"]),
+        ({**MODELS["zhao_yoshii"], "ablation": "symbolic_only"}, []),
+        (MODELS["zhu"], ["mfcc", "log_mel", "spectral_centroid", "rms"]),
+        ({**MODELS["zhu"], "ablation": "symbolic_only"}, []),
+    ],
+)
+def test_each_model_loads_only_the_frame_columns_it_reads(settings, columns):
+    assert frame_columns_for(SETTINGS, settings) == ["clip_id", "n_frames", *columns]
+
+
+def test_frame_cache_without_a_needed_column_names_it():
+    manifest, inputs = toy_tables(1)
+    frames = inputs["frames"].drop(columns=["stft"])
+    settings = {**MODELS["zhu"], "ablation": "stft_input"}
+    with pytest.raises(MissingFeatureError, match="stft"):
+        train_neural(manifest, {**inputs, "frames": frames}, SETTINGS, settings, "main", 0, CPU)
 
 
 def test_crops_pads_and_batches():

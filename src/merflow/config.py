@@ -57,8 +57,6 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
             raise ValueError(f"model {name!r}: mofi models and only they read `cp` tokens")
         if (model["estimator"] in NEURAL_ESTIMATORS) != (model["features"] == "neural"):
             raise ValueError(f"model {name!r}: neural estimators and only they have `features: neural`")
-        if model["estimator"] == "zhu" and model.get("ablation") == "stft_input":
-            raise ValueError(f"model {name!r}: the stft_input ablation needs STFT magnitudes, not cached yet")
     audio = resolved["features"]["audio"]
     if audio["n_mfcc"] > audio["n_mels"]:
         raise ValueError("features.audio.n_mfcc must not exceed n_mels (librosa returns only n_mels rows)")

@@ -95,13 +95,15 @@ def read_json(path: str | Path) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
-def write_parquet(frame: pd.DataFrame, path: str | Path, metadata: dict[str, Any] | None = None) -> None:
-    """Write ``frame`` to parquet atomically, with ``metadata`` (JSON-encoded) in the schema.
+def write_parquet(
+    frame: pd.DataFrame | pa.Table, path: str | Path, metadata: dict[str, Any] | None = None
+) -> None:
+    """Write ``frame`` (a DataFrame or an Arrow table) to parquet atomically, with ``metadata``.
 
-    Metadata keys are stored under ``merflow.<key>``; read them back with
-    :func:`read_parquet_metadata`.
+    Metadata keys are stored JSON-encoded under ``merflow.<key>`` in the schema; read them
+    back with :func:`read_parquet_metadata`.
     """
-    table = pa.Table.from_pandas(frame, preserve_index=False)
+    table = frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame, preserve_index=False)
     if metadata:
         extra = {
             f"merflow.{k}".encode(): json.dumps(v, default=_json_default).encode()
@@ -110,6 +112,26 @@ def write_parquet(frame: pd.DataFrame, path: str | Path, metadata: dict[str, Any
         table = table.replace_schema_metadata({**(table.schema.metadata or {}), **extra})
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp)
+
+
+def matrix_list_array(matrices: list[Any]) -> pa.ListArray:
+    """Arrow ``list<list<float32>>`` of 2-D arrays (each ``(n_rows_i, n_cols_i)``), without Python floats.
+
+    Row ``i`` of the result is matrix ``i`` as a list of its rows; reading the column back with
+    pandas gives, per cell, an object array of float32 row arrays (``np.stack`` restores it).
+    """
+    import numpy as np
+
+    matrices = [np.ascontiguousarray(m, dtype=np.float32) for m in matrices]
+    if any(m.ndim != 2 for m in matrices):
+        raise ValueError("matrix_list_array expects 2-D arrays")
+    n_rows = np.array([m.shape[0] for m in matrices], dtype=np.int64)
+    row_lengths = np.concatenate(
+        [np.full(m.shape[0], m.shape[1], dtype=np.int64) for m in matrices] or [np.zeros(0, np.int64)]
+    )
+    values = pa.array(np.concatenate([m.ravel() for m in matrices]) if matrices else np.zeros(0, np.float32))
+    inner = pa.ListArray.from_arrays(pa.array(np.concatenate([[0], np.cumsum(row_lengths)])), values)
+    return pa.ListArray.from_arrays(pa.array(np.concatenate([[0], np.cumsum(n_rows)])), inner)
 
 
 def read_parquet_metadata(path: str | Path) -> dict[str, Any]:

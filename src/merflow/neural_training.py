@@ -15,19 +15,21 @@ Conventions
   ================== ============================================================
   lstm_attn          ``tokens`` (MIDI-like or REMI)
   short_chunk_resnet ``chunks`` <- ``log_mel`` (n_mels, T), cut into chunks
-  zhao_yoshii        ``tokens`` (MIDI-like), ``chroma`` (12, T), ``mfcc`` (20, T)
+  zhao_yoshii        ``tokens`` (MIDI-like), ``chroma`` (12, T), ``mfcc`` <- ``mfcc_coarse``
+                     (23, T: 23 mel bands, see :mod:`merflow.features.audio`)
   zhu                ``tokens`` (refined MIDI-like), ``acoustic`` (150, T) =
-                     :func:`merflow.models.zhu.mixed_acoustic_features`
+                     :func:`merflow.models.zhu.mixed_acoustic_features`, or ``acoustic``
+                     <- ``stft`` (257, T) for the ``stft_input`` ablation
   ================== ============================================================
+
+  Only the frame columns a model reads are loaded from the cache (:func:`frame_columns`).
 
   Only the inputs of the enabled branches are required (e.g. Zhao & Yoshii ``symbolic_only``
   reads no frames). A clip of the partition that lacks a required input (absent from the table,
   or without tokens) is dropped and counted in ``history["missing"]`` (per input) and
   ``history["n_dropped"]``.
-- Known deviation: Zhao & Yoshii's MFCC is 25 coefficients from 23 mel bands; we use the cached
-  20-coefficient MFCC of the 128-band log-mel (``features.audio.n_mfcc``).
-- Zhu et al.'s ``stft_input`` ablation needs STFT magnitudes, which the frame cache does not
-  store: it raises :class:`MissingFeatureError` instead of substituting another feature.
+- A frame cache without a column a model needs (written by an older version) raises
+  :class:`MissingFeatureError` instead of substituting another feature.
 - Frames: a clip longer than ``max_frames`` is cropped to ``max_frames`` (random start when
   training, centred when evaluating); a batch is padded at the end to its longest clip with
   each row's minimum (silence in dB). The short-chunk ResNet instead sees one random chunk of
@@ -70,7 +72,7 @@ from merflow.models.baselines import (
     split_into_chunks,
 )
 from merflow.models.zhao_yoshii import ZhaoYoshii, ZhaoYoshiiConfig
-from merflow.models.zhu import Zhu, ZhuConfig, mixed_acoustic_features
+from merflow.models.zhu import MIXED_FEATURES, Zhu, ZhuConfig, mixed_acoustic_features
 from merflow.splits import split_for_part
 from merflow.tokenizers import midi_like, refined_midi_like, remi
 from merflow.torch_utils import EarlyStopping, seed_everything
@@ -162,20 +164,17 @@ def _model_config(settings: NeuralSettings, model_settings: dict[str, Any], rows
         return ShortChunkResNetConfig.preset(settings.preset, n_mels=rows.get("log_mel", 128))
     if estimator == "zhao_yoshii":
         config = ZhaoYoshiiConfig.preset(
-            settings.preset, vocab_size=vocab_size, mfcc_rows=rows.get("mfcc", 20)
+            settings.preset, vocab_size=vocab_size, mfcc_rows=rows.get("mfcc_coarse", 23)
         )
         return config.with_ablation(ablation)
     if estimator == "zhu":
-        config = ZhuConfig.preset(
-            settings.preset, vocab_size, n_mfcc=rows.get("mfcc", 20), n_mels=rows.get("log_mel", 128)
+        return ZhuConfig.preset(
+            settings.preset,
+            vocab_size,
+            n_mfcc=rows.get("mfcc", 20),
+            n_mels=rows.get("log_mel", 128),
+            stft_rows=rows.get("stft", 257),
         ).with_ablation(ablation)
-        if config.use_acoustic and config.acoustic_input == "stft":
-            raise MissingFeatureError(
-                f"zhu ablation {ablation!r} needs STFT magnitude frames ({config.n_fft // 2 + 1} rows, "
-                "feature 'stft'), which the audio frame cache (features/audio/frames.parquet) does not "
-                "store; add them to merflow.features.audio to run this ablation"
-            )
-        return config
     raise ValueError(f"unknown neural estimator {estimator!r}; choose from {ESTIMATORS}")
 
 
@@ -206,6 +205,23 @@ def build_model(model_config: Any) -> nn.Module:
     return classes[type(model_config)](model_config)
 
 
+def frame_columns(model_config: Any) -> tuple[str, ...]:
+    """Columns of the frame cache (features of :mod:`merflow.features.audio`) ``model_config`` reads."""
+    if isinstance(model_config, ShortChunkResNetConfig):
+        return ("log_mel",)
+    if isinstance(model_config, ZhaoYoshiiConfig):
+        used = {"chroma": model_config.use_chroma, "mfcc_coarse": model_config.use_mfcc}
+        return tuple(name for name, use in used.items() if use)
+    if isinstance(model_config, ZhuConfig) and model_config.use_acoustic:
+        return ("stft",) if model_config.acoustic_input == "stft" else MIXED_FEATURES
+    return ()
+
+
+def frame_columns_for(settings: NeuralSettings, model_settings: dict[str, Any]) -> list[str]:
+    """Columns of the frame cache to load for ``model_settings`` (with ``clip_id`` and ``n_frames``)."""
+    return ["clip_id", "n_frames", *frame_columns(_model_config(settings, model_settings, {}))]
+
+
 def _frame_arrays(row: pd.Series, model_config: Any) -> dict[str, np.ndarray]:
     """Forward-argument name -> float32 ``(n_rows, n_frames)`` of one frame-cache row."""
 
@@ -216,9 +232,10 @@ def _frame_arrays(row: pd.Series, model_config: Any) -> dict[str, np.ndarray]:
         return {"chunks": feature("log_mel")}
     if isinstance(model_config, ZhaoYoshiiConfig):
         out = {"chroma": feature("chroma")} if model_config.use_chroma else {}
-        return out | ({"mfcc": feature("mfcc")} if model_config.use_mfcc else {})
-    names = ("mfcc", "log_mel", "spectral_centroid", "rms")
-    return {"acoustic": mixed_acoustic_features({name: feature(name) for name in names})}
+        return out | ({"mfcc": feature("mfcc_coarse")} if model_config.use_mfcc else {})
+    if model_config.acoustic_input == "stft":
+        return {"acoustic": feature("stft")}
+    return {"acoustic": mixed_acoustic_features({name: feature(name) for name in MIXED_FEATURES})}
 
 
 def frame_rows(frames: pd.DataFrame | None) -> dict[str, int]:
@@ -256,7 +273,15 @@ def build_clip_set(
             for c, t in zip(table["clip_id"], table["tokens"], strict=True)
             if len(t) > 0
         }
-    frame_rows_by_clip = inputs["frames"].set_index("clip_id") if "frames" in needed else None
+    frame_rows_by_clip = None
+    if "frames" in needed:
+        lacking_columns = sorted(set(frame_columns(model_config)) - set(inputs["frames"].columns))
+        if lacking_columns:
+            raise MissingFeatureError(
+                f"{type(model_config).__name__} needs frame features {lacking_columns}, which this audio "
+                "frame cache lacks (written by an older merflow: rerun rule audio_features)"
+            )
+        frame_rows_by_clip = inputs["frames"].set_index("clip_id")
     missing = {name: 0 for name in needed}
     kept, labels, arrays = [], [], {}
     for clip_id, quadrant in zip(in_part["clip_id"], in_part["quadrant"], strict=True):
@@ -506,7 +531,7 @@ def train_neural(
         device: where to train.
 
     Raises:
-        MissingFeatureError: for a configuration needing a feature that is not cached (Zhu ``stft_input``).
+        MissingFeatureError: if the frame cache lacks a feature column the model reads.
         ValueError: if the training or validation split has no clip with every input.
     """
     model_config = _model_config(settings, model_settings, frame_rows(inputs.get("frames")))

@@ -1,6 +1,8 @@
 # Shared by every stage: config validation, the clip/model/run tables the rules expand
 # over, code versions and input functions. No rule lives here.
 
+from pathlib import Path
+
 from merflow.config import (
     AUDIO_NEURAL_ESTIMATORS,
     TOKEN_NEURAL_ESTIMATORS,
@@ -256,10 +258,11 @@ def result_tables():
 
 
 def amt_backends_for(dataset):
-    """AMT backends whose transcriptions some model of ``dataset`` reads."""
-    if not audio_stage_needed(dataset):
+    """AMT backends of a dataset with audio: those configured and those its models read."""
+    if not (has_audio(dataset) or audio_stage_needed(dataset)):
         return []
-    return [s for s in symbolic_sources_for(dataset) if s != "oracle"]
+    read = {s for s in symbolic_sources_for(dataset) if s != "oracle"}
+    return sorted(read | set(config["transcription"]["backends"]))
 
 
 def amt_backends(wildcards):
@@ -302,7 +305,11 @@ def get_final_output():
 
 
 def transcription_options(wildcards):
-    return config["transcription"][wildcards.backend]
+    """The backend's options; transkun's interpreter path made absolute (from the repository root)."""
+    options = dict(config["transcription"][wildcards.backend])
+    if "python" in options:
+        options["python"] = str(Path(workflow.basedir).parent / options["python"])
+    return options
 
 
 def model_settings(wildcards):

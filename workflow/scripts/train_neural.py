@@ -8,7 +8,7 @@ import pandas as pd
 from merflow.datasets.manifest import read_manifest
 from merflow.io import read_parquet_metadata, write_json, write_parquet
 from merflow.logs import setup_logging
-from merflow.neural_training import NeuralSettings, train_neural
+from merflow.neural_training import NeuralSettings, frame_columns_for, train_neural
 from merflow.provenance import file_sha256
 from merflow.torch_utils import save_checkpoint, select_device, set_threads
 
@@ -18,9 +18,14 @@ def main(
 ) -> None:
     set_threads(threads)
     paths = dict(inputs.items())  # manifest, and tokens and/or frames
-    tables = {name: pd.read_parquet(path) for name, path in paths.items() if name != "manifest"}
     frame_rate = read_parquet_metadata(paths["frames"]).get("frame_rate_hz") if "frames" in paths else None
     run_settings = NeuralSettings.from_config(neural, frame_rate)
+    columns = {"frames": frame_columns_for(run_settings, settings)}  # the frames a model reads
+    tables = {
+        name: pd.read_parquet(path, columns=columns.get(name))
+        for name, path in paths.items()
+        if name != "manifest"
+    }
     device = select_device()
     run = train_neural(read_manifest(inputs.manifest), tables, run_settings, settings, part, seed, device)
     save_checkpoint(run.model.state_dict(), outputs.model)

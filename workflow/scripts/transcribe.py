@@ -7,23 +7,29 @@ import pandas as pd
 from merflow.io import write_parquet
 from merflow.ledger import Ledger
 from merflow.logs import setup_logging
-from merflow.transcription import get_transcriber, transcribe_clips
+from merflow.transcription import evenly_spaced, get_transcriber, transcribe_clips
 
 
 def main(
     clips_path, backend, options, shard, n_shards, beat_grid, midi_dir, dataset, table_path, ledger_path
 ):
+    options = dict(options)
+    max_clips = options.pop("max_clips", 0)
     clips = pd.read_parquet(clips_path)
-    clips = clips[clips["status"] == "ok"].sort_values("clip_id").reset_index(drop=True)
+    clips = evenly_spaced(clips[clips["status"] == "ok"].sort_values("clip_id"), max_clips)
     mine = clips.iloc[shard::n_shards]
     ledger = Ledger(f"transcribe_{backend}", dataset)
-    table = transcribe_clips(
-        {row.clip_id: Path(row.audio_path) for row in mine.itertuples()},
-        get_transcriber(backend, **options),
-        Path(midi_dir),
-        ledger,
-        beat_grid,
-    )
+    transcriber = get_transcriber(backend, **options)
+    try:
+        table = transcribe_clips(
+            {row.clip_id: Path(row.audio_path) for row in mine.itertuples()},
+            transcriber,
+            Path(midi_dir),
+            ledger,
+            beat_grid,
+        )
+    finally:
+        getattr(transcriber, "close", lambda: None)()  # ends a worker process (transkun)
     write_parquet(table, table_path, {"backend": backend, "options": options})
     ledger.write(ledger_path)
 

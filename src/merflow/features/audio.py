@@ -9,18 +9,35 @@ Conventions
   is derived from that STFT's magnitude ``|X|`` or power ``|X|**2``.
 - Features, each shaped ``(n_rows, n_frames)``, in this order (:data:`FEATURES`):
 
-  ================== ============ ===================================================
-  name               n_rows       content
-  ================== ============ ===================================================
-  log_mel            n_mels       mel power spectrogram in dB (``power_to_db``, ref 1)
-  mfcc               n_mfcc       DCT-II of ``log_mel`` (row 0 ~ overall level)
-  chroma             n_chroma     chroma from the power spectrogram, row 0 = C, 9 = A
-  spectral_centroid  1            centroid of the magnitude spectrum, Hz
-  rms                1            RMS of the Hann-windowed frame, from the magnitude
-                                  spectrum (librosa); ~0.61 x the signal's RMS
-  ================== ============ ===================================================
+  ================== ============== =================================================
+  name               n_rows         content
+  ================== ============== =================================================
+  log_mel            n_mels         mel power spectrogram in dB (``power_to_db``, ref 1)
+  mfcc               n_mfcc         DCT-II of ``log_mel`` (row 0 ~ overall level)
+  mfcc_coarse        coarse_n_mfcc  DCT-II of a ``coarse_n_mels``-band log-mel (Zhao &
+                                    Yoshii's tone-colour input: 23 bands, see below)
+  chroma             n_chroma       chroma from the power spectrogram, row 0 = C, 9 = A
+  spectral_centroid  1              centroid of the magnitude spectrum, Hz
+  rms                1              RMS of the Hann-windowed frame, from the magnitude
+                                    spectrum (librosa); ~0.61 x the signal's RMS
+  stft               stft_rows      linear-frequency STFT power in dB: ``stft_pool``
+                                    adjacent bins summed per row (Zhu et al.'s
+                                    ``stft_input`` ablation); row ``r`` covers bins
+                                    ``[r * stft_pool, (r + 1) * stft_pool)``
+  ================== ============== =================================================
 
-- Statistics: mean and (population) standard deviation over frames of every row, named
+- Zhao & Yoshii's MFCC ("23 mel filterbanks ... 25-dimensional MFCCs"): a DCT-II of 23
+  log-mel bands has only 23 coefficients; librosa silently returns ``n_mels`` rows when asked
+  for more, and a 25-point formula would only add an all-zero row (k = 23) and a negated copy
+  of row 22 (k = 24). We keep the paper's 23-band filterbank and its 23 informative
+  coefficients (``coarse_n_mfcc = 23``), and :class:`AudioFeatureConfig` rejects any
+  ``n_mfcc > n_mels`` instead of truncating silently.
+- The ``stft`` feature pools the one STFT (no second transform) so that its rows stay
+  linear in frequency at ``stft_pool * sample_rate / n_fft`` Hz per row (43 Hz with the
+  defaults, 257 rows up to Nyquist), small enough to cache for every clip.
+
+- Statistics: mean and (population) standard deviation over frames of every row of the
+  :data:`STAT_FEATURES`, named
   ``<feature>_<row>_<stat>`` with the row zero-padded to the width of the largest index
   (``mfcc_03_mean``, ``log_mel_127_std``), or ``<feature>_<stat>`` for one-row features
   (``rms_mean``); ordered by feature, then row, then mean before std
@@ -40,7 +57,10 @@ from merflow.errors import InputError
 from merflow.io import wav_shortfall
 
 #: Feature names, in output order.
-FEATURES = ("log_mel", "mfcc", "chroma", "spectral_centroid", "rms")
+FEATURES = ("log_mel", "mfcc", "mfcc_coarse", "chroma", "spectral_centroid", "rms", "stft")
+#: Features summarised by :func:`audio_statistics` (the Audio-LR baseline's input); the
+#: model-specific inputs ``mfcc_coarse`` and ``stft`` are left out.
+STAT_FEATURES = ("log_mel", "mfcc", "chroma", "spectral_centroid", "rms")
 #: Summary statistics over frames, in output order.
 STATS = ("mean", "std")
 #: Peak absolute amplitude (full scale 1.0) below which audio counts as silent (-80 dBFS).
@@ -56,21 +76,41 @@ class AudioFeatureConfig:
     hop_length: int = 512
     n_mels: int = 128
     n_mfcc: int = 20
+    coarse_n_mels: int = 23
+    coarse_n_mfcc: int = 23
     n_chroma: int = 12
+    stft_pool: int = 4
+
+    def __post_init__(self) -> None:
+        for n_mfcc, n_mels in ((self.n_mfcc, self.n_mels), (self.coarse_n_mfcc, self.coarse_n_mels)):
+            if n_mfcc > n_mels:
+                raise ValueError(
+                    f"{n_mfcc} MFCCs from {n_mels} mel bands: a DCT-II of {n_mels} bands has only "
+                    f"{n_mels} coefficients (librosa would silently return {n_mels} rows)"
+                )
+        if self.stft_pool < 1:
+            raise ValueError(f"stft_pool must be >= 1, got {self.stft_pool}")
 
     @property
     def frame_rate(self) -> float:
         """Frames per second, Hz."""
         return self.sample_rate / self.hop_length
 
+    @property
+    def stft_rows(self) -> int:
+        """Rows of the pooled ``stft`` feature: ``ceil((n_fft // 2 + 1) / stft_pool)``."""
+        return -(-(self.n_fft // 2 + 1) // self.stft_pool)
+
     def feature_rows(self) -> dict[str, int]:
         """Number of rows of each feature, in :data:`FEATURES` order."""
         return {
             "log_mel": self.n_mels,
             "mfcc": self.n_mfcc,
+            "mfcc_coarse": self.coarse_n_mfcc,
             "chroma": self.n_chroma,
             "spectral_centroid": 1,
             "rms": 1,
+            "stft": self.stft_rows,
         }
 
 
@@ -89,14 +129,29 @@ def frame_features(y: np.ndarray, cfg: AudioFeatureConfig) -> dict[str, np.ndarr
     log_mel = librosa.power_to_db(
         librosa.feature.melspectrogram(S=power, sr=sr, n_fft=n_fft, n_mels=cfg.n_mels)
     )
+    coarse_log_mel = librosa.power_to_db(
+        librosa.feature.melspectrogram(S=power, sr=sr, n_fft=n_fft, n_mels=cfg.coarse_n_mels)
+    )
     features = {
         "log_mel": log_mel,
         "mfcc": librosa.feature.mfcc(S=log_mel, n_mfcc=cfg.n_mfcc),
+        "mfcc_coarse": librosa.feature.mfcc(S=coarse_log_mel, n_mfcc=cfg.coarse_n_mfcc),
         "chroma": librosa.feature.chroma_stft(S=power, sr=sr, n_fft=n_fft, n_chroma=cfg.n_chroma),
         "spectral_centroid": librosa.feature.spectral_centroid(S=magnitude, sr=sr, n_fft=n_fft),
         "rms": librosa.feature.rms(S=magnitude, frame_length=n_fft, hop_length=hop),
+        "stft": librosa.power_to_db(pool_rows(power, cfg.stft_pool)),
     }
     return {name: values.astype(np.float32, copy=False) for name, values in features.items()}
+
+
+def pool_rows(values: np.ndarray, size: int) -> np.ndarray:
+    """Sum groups of ``size`` adjacent rows of ``(n_rows, n_frames)``; the last group may be shorter.
+
+    Returns:
+        ``(ceil(n_rows / size), n_frames)``.
+    """
+    starts = np.arange(0, values.shape[0], size)
+    return np.add.reduceat(values, starts, axis=0)
 
 
 def _row_names(feature: str, n_rows: int) -> list[str]:
@@ -113,11 +168,12 @@ def _stat_names(feature: str, n_rows: int) -> list[str]:
 
 def audio_stat_names(cfg: AudioFeatureConfig) -> list[str]:
     """Names of :func:`audio_statistics`' values for features computed with ``cfg``, in order."""
-    return [name for feature, n_rows in cfg.feature_rows().items() for name in _stat_names(feature, n_rows)]
+    rows = cfg.feature_rows()
+    return [name for feature in STAT_FEATURES for name in _stat_names(feature, rows[feature])]
 
 
 def audio_statistics(frames: dict[str, np.ndarray]) -> dict[str, float]:
-    """Mean and standard deviation over frames of every row of every feature.
+    """Mean and standard deviation over frames of every row of the :data:`STAT_FEATURES`.
 
     Args:
         frames: output of :func:`frame_features`, ``{name: (n_rows, n_frames)}``.
@@ -129,7 +185,8 @@ def audio_statistics(frames: dict[str, np.ndarray]) -> dict[str, float]:
         ValueError: if a feature has no frames or a non-finite value (a bug upstream).
     """
     stats: dict[str, float] = {}
-    for feature, values in frames.items():
+    for feature in STAT_FEATURES:
+        values = frames[feature]
         if values.ndim != 2 or values.shape[1] == 0 or not np.isfinite(values).all():
             raise ValueError(f"feature {feature!r} of shape {values.shape} is empty or not finite")
         summary = np.stack([values.mean(axis=1), values.std(axis=1)], axis=1).ravel()  # row-major: mean, std

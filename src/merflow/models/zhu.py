@@ -10,8 +10,9 @@ Conventions
     ``(batch, seq_len)``, True at real tokens;
   * ``acoustic`` float ``(batch, acoustic_rows, n_frames)``: the mixed feature of
     :func:`mixed_acoustic_features` (MFCC 20 + log-mel 128 + spectral centroid + RMS = 150 rows,
-    frame-aligned because all come from one STFT, :mod:`merflow.features.audio`), or an STFT
-    magnitude ``(batch, n_fft // 2 + 1, n_frames)`` for the ``stft_input`` ablation. One batch
+    frame-aligned because all come from one STFT, :mod:`merflow.features.audio`), or the
+    linear-frequency STFT power in dB ``(batch, stft_rows, n_frames)`` (feature ``stft`` of
+    :mod:`merflow.features.audio`: 257 rows by default) for the ``stft_input`` ablation. One batch
     shares ``n_frames``; row scales are learned (:class:`~merflow.models.blocks.FrameNorm`).
 - Output: :class:`ZhuOutput`: 4Q logits ``(batch, 4)`` (columns = 0-based quadrant index), the
   auxiliary valence logit ``(batch,)`` of the symbolic branch and arousal logit ``(batch,)`` of the
@@ -38,7 +39,7 @@ Architecture (paper, Sec. 3) and the choices where it is silent (marked *ours*):
   layers (*ours*: 256 hidden, ReLU, dropout 0.1) into 4Q logits.
 - Ablations (paper Table 4): ``symbolic_only`` / ``acoustic_only`` (the other branch, its aux
   head and both attentions are not built; the classifier sees the pooled branch), ``stft_input``
-  (the acoustic branch takes ``n_fft // 2 + 1`` STFT rows, so its projection is wider),
+  (the acoustic branch takes ``stft_rows`` STFT rows, so its projection is wider),
   ``single_loss`` (aux weights 0). Aux weights 1.0 in the full model (*ours*; not given).
 """
 
@@ -93,7 +94,7 @@ ABLATIONS: dict[str, dict[str, Any]] = {
 class ZhuConfig:
     """Sizes (ids, dims, rows), ablation switches and loss weights; :meth:`preset` gives ``paper`` / ``cpu``.
 
-    ``n_mfcc`` and ``n_mels`` (mixed input) or ``n_fft`` (STFT input) must match the feature
+    ``n_mfcc`` and ``n_mels`` (mixed input) or ``stft_rows`` (STFT input) must match the feature
     extraction (:class:`merflow.features.audio.AudioFeatureConfig`) and fix :attr:`acoustic_rows`.
     """
 
@@ -108,7 +109,7 @@ class ZhuConfig:
     acoustic_input: str = "mixed"
     n_mfcc: int = 20
     n_mels: int = 128
-    n_fft: int = 2048
+    stft_rows: int = 257
     acoustic_channels: tuple[int, ...] = ACOUSTIC_CHANNELS
     use_symbolic: bool = True
     use_acoustic: bool = True
@@ -150,8 +151,8 @@ class ZhuConfig:
 
     @property
     def acoustic_rows(self) -> int:
-        """Rows of the acoustic input: ``n_mfcc + n_mels + 2`` (mixed) or ``n_fft // 2 + 1`` (STFT)."""
-        return self.n_mfcc + self.n_mels + 2 if self.acoustic_input == "mixed" else self.n_fft // 2 + 1
+        """Rows of the acoustic input: ``n_mfcc + n_mels + 2`` (mixed) or ``stft_rows`` (STFT)."""
+        return self.n_mfcc + self.n_mels + 2 if self.acoustic_input == "mixed" else self.stft_rows
 
 
 def mixed_acoustic_features(frames: dict[str, np.ndarray]) -> np.ndarray:

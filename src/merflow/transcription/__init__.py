@@ -4,8 +4,10 @@ Conventions
 -----------
 A backend is any object satisfying :class:`Transcriber`: a ``name`` and a
 ``transcribe(audio_path, item) -> Notes`` that raises :class:`~merflow.errors.InputError`
-for a bad input. :func:`get_transcriber` builds one by name (:data:`TRANSCRIBERS`); backends
-are imported only when asked for, so importing this package does not load basic-pitch.
+for a bad input. :func:`get_transcriber` builds one by name (:data:`TRANSCRIBERS`:
+``basic_pitch``, ``transkun`` (in its own environment, :mod:`merflow.transcription.transkun`),
+``oracle``); backends are imported only when asked for, so importing this package does not
+load basic-pitch.
 
 :func:`transcribe_clips` writes ``out_dir/<clip_id>.mid`` per clip (atomically, one piano
 track): with ``beat_grid`` (the default) on a beat grid estimated from the notes
@@ -34,6 +36,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+import numpy as np
 import pandas as pd
 import soundfile
 
@@ -101,13 +104,23 @@ def _basic_pitch(**options: Any) -> Transcriber:
     return BasicPitchTranscriber(**options)
 
 
+def _transkun(**options: Any) -> Transcriber:
+    from merflow.transcription.transkun import TranskunTranscriber
+
+    return TranskunTranscriber(**options)
+
+
 def _oracle(**options: Any) -> Transcriber:
     if options:
         raise TypeError(f"the oracle transcriber takes no options, got {sorted(options)}")
     return OracleTranscriber()
 
 
-_FACTORIES: dict[str, Callable[..., Transcriber]] = {"basic_pitch": _basic_pitch, "oracle": _oracle}
+_FACTORIES: dict[str, Callable[..., Transcriber]] = {
+    "basic_pitch": _basic_pitch,
+    "transkun": _transkun,
+    "oracle": _oracle,
+}
 #: Names accepted by :func:`get_transcriber`.
 TRANSCRIBERS = tuple(_FACTORIES)
 
@@ -117,7 +130,9 @@ def get_transcriber(name: str, **options: Any) -> Transcriber:
 
     ``basic_pitch`` options: see :class:`merflow.transcription.basic_pitch.BasicPitchTranscriber`
     (``onset_threshold``, ``frame_threshold``, ``minimum_note_length_ms``,
-    ``minimum_frequency``, ``maximum_frequency``, ``melodia_trick``). ``oracle`` takes none.
+    ``minimum_frequency``, ``maximum_frequency``, ``melodia_trick``). ``transkun`` options: see
+    :class:`merflow.transcription.transkun.TranskunTranscriber` (``python`` of its own
+    environment, ``device``, ``threads``, ``weight``, ``conf``). ``oracle`` takes none.
 
     Raises:
         ValueError: unknown ``name`` (the message lists the valid names).
@@ -128,6 +143,18 @@ def get_transcriber(name: str, **options: Any) -> Transcriber:
     except KeyError:
         raise ValueError(f"unknown transcriber {name!r}; valid names: {', '.join(TRANSCRIBERS)}") from None
     return factory(**options)
+
+
+def evenly_spaced(clips: pd.DataFrame, max_clips: int) -> pd.DataFrame:
+    """At most ``max_clips`` rows of ``clips``, evenly spaced over its order (0 = all rows).
+
+    For a slow backend on a subset: spread over the whole table (EMOPIA's clip IDs start with
+    the quadrant, so the first N would all be Q1), deterministic, index reset.
+    """
+    if max_clips <= 0 or len(clips) <= max_clips:
+        return clips.reset_index(drop=True)
+    rows = np.unique(np.linspace(0, len(clips) - 1, max_clips).round().astype(int))
+    return clips.iloc[rows].reset_index(drop=True)
 
 
 def audio_seconds(path: Path) -> float:
@@ -239,6 +266,7 @@ __all__ = [
     "OracleTranscriber",
     "Transcriber",
     "audio_seconds",
+    "evenly_spaced",
     "get_transcriber",
     "transcribe_clips",
 ]
