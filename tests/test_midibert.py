@@ -190,6 +190,7 @@ def test_injection_positions() -> None:
     assert injection_position("before_layer_7", 12) == 6
     assert injection_position("after_last_layer", 12) == 12
     assert injection_position("none", 12) is None
+    assert [injection_position("after_middle_layer", n) for n in (12, 4, 3, 2, 1)] == [6, 2, 1, 1, 1]
     for bad in ("after_layer_13", "before_layer_0", "middle"):
         with pytest.raises(ValueError, match="FiLM injection point"):
             injection_position(bad, 12)

@@ -158,3 +158,23 @@ def test_agreement_with_music21_on_emopia_clips(shared_data):
     print(f"K-K agreement with music21 on {len(table)} EMOPIA clips: {rate:.1%}")
     assert len(table) == 40
     assert rate >= 0.95
+
+
+def test_quantize_quarters_snaps_like_music21s_midi_import() -> None:
+    from merflow.tonality import quantize_quarters
+
+    got = quantize_quarters(np.array([1.0, 0.385, 0.7, 0.01, 0.0, 2.26, 1.5]))
+    np.testing.assert_allclose(got, [1.0, 1 / 3, 2 / 3, 0.25, 0.25, 2.25, 1.5])
+
+
+def test_profile_of_a_midi_file_weighs_quantized_quarters(tmp_path) -> None:
+    from merflow.midi import read_notes, write_notes
+
+    # write_notes uses 120 bpm: one quarter note = 0.5 s
+    notes = Notes.from_arrays([0.0, 1.0, 2.0], [1.0, 1.005, 2.26], [60, 61, 62], [80, 80, 80])
+    write_notes(notes, tmp_path / "n.mid")
+    read = read_notes(tmp_path / "n.mid")
+    np.testing.assert_allclose(read.quarters, [2.0, 0.01, 0.52], atol=0.01)
+    profile = pitch_class_profile(read)
+    np.testing.assert_allclose(profile[:3], [2.0, 0.25, 0.5])  # the 5 ms grace note weighs 1/4
+    np.testing.assert_allclose(pitch_class_profile(notes)[:3], [1.0, 0.005, 0.26])  # no grid: seconds

@@ -36,17 +36,23 @@ class Notes:
         offset: shape (n,), float64, seconds, ``offset > onset``.
         pitch: shape (n,), int64, MIDI note number.
         velocity: shape (n,), int64, 1..127.
+        quarters: shape (n,), float64, durations in quarter notes on the MIDI file's own beat
+            grid (ticks / ticks per quarter), or None for notes that did not come from a
+            MIDI file (e.g. straight from a transcriber).
     """
 
     onset: np.ndarray
     offset: np.ndarray
     pitch: np.ndarray
     velocity: np.ndarray
+    quarters: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.onset)
         if not (len(self.offset) == len(self.pitch) == len(self.velocity) == n):
             raise ValueError("Notes arrays must have equal length")
+        if self.quarters is not None and len(self.quarters) != n:
+            raise ValueError("Notes.quarters must have one value per note")
 
     def __len__(self) -> int:
         return len(self.onset)
@@ -62,18 +68,19 @@ class Notes:
         return float(self.offset.max()) if len(self) else 0.0
 
     @classmethod
-    def from_arrays(cls, onset, offset, pitch, velocity) -> Notes:
+    def from_arrays(cls, onset, offset, pitch, velocity, quarters=None) -> Notes:
         """Build sorted notes from unsorted array-likes; zero-length notes get 1 ms."""
         onset = np.asarray(onset, dtype=np.float64)
         offset = np.maximum(np.asarray(offset, dtype=np.float64), onset + 1e-3)
         pitch = np.asarray(pitch, dtype=np.int64)
         velocity = np.clip(np.asarray(velocity, dtype=np.int64), 1, 127)
         order = np.lexsort((pitch, onset))
-        return cls(onset[order], offset[order], pitch[order], velocity[order])
+        beats = None if quarters is None else np.asarray(quarters, dtype=np.float64)[order]
+        return cls(onset[order], offset[order], pitch[order], velocity[order], beats)
 
     def transpose(self, semitones: int) -> Notes:
         """All pitches shifted by ``semitones``."""
-        return Notes(self.onset, self.offset, self.pitch + semitones, self.velocity)
+        return Notes(self.onset, self.offset, self.pitch + semitones, self.velocity, self.quarters)
 
 
 def read_score(path: str | Path, item: str | None = None) -> symusic.Score:
@@ -150,7 +157,10 @@ def score_to_notes(score: symusic.Score) -> Notes:
     """
     notes = score_note_arrays(score.to("second"))
     onset = notes["time"]
-    return Notes.from_arrays(onset, onset + notes["duration"], notes["pitch"], notes["velocity"])
+    quarters = None
+    if score.ttype == symusic.TimeUnit.tick:
+        quarters = score_note_arrays(score)["duration"] / score.ticks_per_quarter
+    return Notes.from_arrays(onset, onset + notes["duration"], notes["pitch"], notes["velocity"], quarters)
 
 
 def read_notes(path: str | Path, item: str | None = None) -> Notes:

@@ -14,8 +14,9 @@ Conventions
   :class:`merflow.models.midibert.MidiBert` (k = after layer k, 0 = before layer 1):
   ``"before_layer_1"`` (MoFi: between the CP embedding, i.e. BERT's embedding output after
   its LayerNorm, and layer 1) -> 0; ``"after_layer_k"`` -> k (``"after_layer_6"`` is the
-  paper's layer-6 ablation); ``"before_layer_k"`` -> k - 1; ``"after_last_layer"`` ->
-  num_layers; ``"none"`` -> no FiLM module at all.
+  paper's layer-6 ablation); ``"after_middle_layer"`` -> num_layers // 2 (the same
+  ablation for any depth: 6 of 12 layers, 2 of 4, 1 of 2); ``"before_layer_k"`` -> k - 1;
+  ``"after_last_layer"`` -> num_layers; ``"none"`` -> no FiLM module at all.
 * The modulated tensor replaces the hidden state at that position: it is what the next
   layer sees and what ``hidden_states[k]`` holds (so probing sees it too).
 * :class:`MoFi` = MIDI-BERT + optional FiLM + :class:`merflow.models.heads.EmotionHead` on
@@ -40,6 +41,7 @@ FILM_COND_HIDDEN = 64
 INJECTION_NONE = "none"
 INJECTION_MOFI = "before_layer_1"
 INJECTION_AFTER_LAST = "after_last_layer"
+INJECTION_AFTER_MIDDLE = "after_middle_layer"
 _INJECTION_PATTERN = re.compile(r"(before|after)_layer_(\d+)")
 LAST_LAYER = -1
 
@@ -55,11 +57,14 @@ def injection_position(injection: str, num_layers: int) -> int | None:
         return None
     if injection == INJECTION_AFTER_LAST:
         return num_layers
+    if injection == INJECTION_AFTER_MIDDLE:
+        return max(num_layers // 2, 1)
     match = _INJECTION_PATTERN.fullmatch(injection)
     if match is None or not 1 <= int(match.group(2)) <= num_layers:
         raise ValueError(
             f"unknown FiLM injection point {injection!r} for {num_layers} layers: use 'none', "
-            f"'before_layer_k' or 'after_layer_k' with 1 <= k <= {num_layers}, or '{INJECTION_AFTER_LAST}'"
+            f"'before_layer_k' or 'after_layer_k' with 1 <= k <= {num_layers}, '{INJECTION_AFTER_MIDDLE}' "
+            f"or '{INJECTION_AFTER_LAST}'"
         )
     layer = int(match.group(2))
     return layer - 1 if match.group(1) == "before" else layer
