@@ -24,7 +24,8 @@ C_MAJOR_SCALE = np.array([60, 62, 64, 65, 67, 69, 71, 72])
 NOTE_SECONDS = 0.4
 
 needs_transkun = pytest.mark.skipif(
-    not TRANSKUN_PYTHON.is_file(), reason=f"needs the transkun environment {TRANSKUN_PYTHON} (`make transkun-env`)"
+    not TRANSKUN_PYTHON.is_file(),
+    reason=f"needs the transkun environment {TRANSKUN_PYTHON} (`make transkun-env`)",
 )
 needs_fluidsynth = pytest.mark.skipif(
     shutil.which(rendering.FLUIDSYNTH_BINARY) is None or not DEFAULT_SOUNDFONT.is_file(),

@@ -73,6 +73,7 @@ from merflow.models.baselines import (
 )
 from merflow.models.zhao_yoshii import ZhaoYoshii, ZhaoYoshiiConfig
 from merflow.models.zhu import MIXED_FEATURES, Zhu, ZhuConfig, mixed_acoustic_features
+from merflow.pretraining import special_token_vocab
 from merflow.splits import split_for_part
 from merflow.tokenizers import midi_like, refined_midi_like, remi
 from merflow.torch_utils import EarlyStopping, seed_everything
@@ -170,7 +171,7 @@ def _model_config(settings: NeuralSettings, model_settings: dict[str, Any], rows
     if estimator == "zhu":
         return ZhuConfig.preset(
             settings.preset,
-            vocab_size,
+            special_token_vocab(vocab_size)[0],  # <PAD>, <MASK> of the masked-LM pretraining
             n_mfcc=rows.get("mfcc", 20),
             n_mels=rows.get("log_mel", 128),
             stft_rows=rows.get("stft", 257),
@@ -517,6 +518,7 @@ def train_neural(
     part: str,
     seed: int,
     device: torch.device,
+    pretrained_symbolic: dict[str, Tensor] | None = None,
 ) -> NeuralRun:
     """Train one neural model on partition ``part`` and predict every clip of it.
 
@@ -529,6 +531,9 @@ def train_neural(
         part: partition (``main`` or ``fold<k>``).
         seed: seeds initialisation, batch order and crops.
         device: where to train.
+        pretrained_symbolic: a state dict of :class:`merflow.models.zhu.SymbolicEncoder`
+            (masked-LM pretraining, :class:`merflow.models.zhu.SymbolicLM`) loaded into the
+            symbolic branch of a Zhu et al. model before training; None trains it from scratch.
 
     Raises:
         MissingFeatureError: if the frame cache lacks a feature column the model reads.
@@ -556,9 +561,15 @@ def train_neural(
         counts["n_dropped"],
     )
     model = build_model(model_config)
+    if pretrained_symbolic is not None:
+        if getattr(model, "symbolic_encoder", None) is None:
+            raise ValueError(f"{type(model).__name__} ({model_settings}) has no symbolic encoder to load")
+        model.symbolic_encoder.load_state_dict(pretrained_symbolic)  # strict: sizes must match
+        log.info("symbolic encoder initialised from masked-LM pretraining")
     history = fit(model, sets["train"], sets["val"], settings, chunk_frames, device, generator, rng)
     index, scores = predict_scores(model, clips, settings, chunk_frames, device)
     predictions, chunk_predictions = prediction_tables(index, scores, split)
     history |= counts | {"n_split": {name: len(sets[name]) for name in SPLITS}}
     history["n_parameters"] = sum(p.numel() for p in model.parameters())
+    history["pretrained_symbolic"] = pretrained_symbolic is not None
     return NeuralRun(model, predictions, chunk_predictions if chunk_frames is not None else None, history)

@@ -4,7 +4,10 @@ Conventions
 -----------
 * Tokens: CP compound words, int64 (batch, n_notes, 4) with the field order and vocabulary
   of :mod:`merflow.models.midibert` (``<PAD>`` = size - 2, ``<MASK>`` = size - 1 per field);
-  a note is padding when its Bar is ``<PAD>``.
+  a note is padding when its Bar is ``<PAD>``. A flat token stream (Zhu et al.'s refined
+  MIDI-like tokens) is the one-field case: (batch, n, 1) with ``vocab_sizes = (V + 2,)``,
+  ``<PAD>`` = V and ``<MASK>`` = V + 1 (:func:`special_token_vocab`); everything below holds
+  for it with "note" read as "token".
 * Per sequence with v real notes, exactly ``max(1, round(0.15 * v))`` of them are chosen
   (none when v = 0), uniformly without replacement; padding is never chosen. Of the c chosen,
   ``round(0.8 * c)`` get ``<MASK>`` in all four fields, ``round(0.1 * c)`` get a random
@@ -40,7 +43,6 @@ from merflow.models.midibert import (
     CP_VOCAB_SIZES,
     MASK_OFFSET_FROM_END,
     N_SPECIAL_TOKENS,
-    MidiBertLM,
     valid_note_mask,
 )
 from merflow.torch_utils import load_checkpoint, save_checkpoint
@@ -52,6 +54,11 @@ MASK_TOKEN_FRACTION = 0.8
 RANDOM_TOKEN_FRACTION = 0.1
 PADDING_SORT_KEY = 2.0
 """Sort key of padding notes: above every uniform [0, 1) key, so padding ranks last."""
+
+
+def special_token_vocab(n_regular: int) -> tuple[int]:
+    """The one-field vocabulary of a flat stream of ``n_regular`` token ids plus ``<PAD>``, ``<MASK>``."""
+    return (n_regular + N_SPECIAL_TOKENS,)
 
 
 @dataclass(frozen=True)
@@ -151,16 +158,28 @@ class PretrainSettings:
     log_every: int = 10
     max_seconds: float = float("inf")
 
+    @classmethod
+    def from_config(cls, pretrain: dict[str, Any]) -> PretrainSettings:
+        """Settings from a config ``pretrain`` section (``max_minutes`` becomes ``max_seconds``)."""
+        keys = ("steps", "batch_size", "lr", "checkpoint_every")
+        return cls(**{key: pretrain[key] for key in keys}, max_seconds=60.0 * pretrain["max_minutes"])
+
 
 def pretrain_mlm(
-    model: MidiBertLM,
+    model: torch.nn.Module,
     chunks: np.ndarray,
     settings: PretrainSettings,
     checkpoint_path: Path,
     device: torch.device,
     seed: int,
+    vocab_sizes: tuple[int, ...] = CP_VOCAB_SIZES,
 ) -> dict[str, list[float] | int | float]:
-    """Masked-LM pretraining on CP chunks (n_chunks, n_notes, 4), resumable after a kill.
+    """Masked-LM pretraining on chunks (n_chunks, n, n_fields), resumable after a kill.
+
+    ``model(inputs, attention_mask)`` maps tokens (batch, n, n_fields) and a mask (batch, n)
+    to one logits tensor (batch, n, vocab_sizes[i]) per field: :class:`MidiBertLM` on CP
+    chunks (the default ``vocab_sizes``), or :class:`merflow.models.zhu.SymbolicLM` on a
+    flat token stream (``vocab_sizes`` from :func:`special_token_vocab`).
 
     Every ``checkpoint_every`` steps (and at the end) the model, optimizer, step, loss curve
     and generator state are saved atomically to ``checkpoint_path``; if that file exists
@@ -205,10 +224,10 @@ def pretrain_mlm(
     model.train()
     while step < settings.steps:
         index = torch.randint(len(chunks), (settings.batch_size,), generator=generator)
-        batch = mask_cp_tokens(torch.as_tensor(chunks[index.numpy()]), generator)
+        batch = mask_cp_tokens(torch.as_tensor(chunks[index.numpy()]), generator, vocab_sizes)
         inputs = batch.inputs.to(device)
         logits = model(inputs, batch.attention_mask.to(device))
-        loss = mlm_loss(logits, batch.targets.to(device), batch.loss_mask.to(device)).total
+        loss = mlm_loss(logits, batch.targets.to(device), batch.loss_mask.to(device), vocab_sizes).total
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

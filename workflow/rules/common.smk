@@ -153,7 +153,20 @@ def neural_input_files(dataset, model_name):
         )
     if model["estimator"] in AUDIO_NEURAL_ESTIMATORS:
         inputs["frames"] = f"results/{dataset}/features/audio/frames.parquet"
+    if zhu_pretrained(model):
+        inputs["pretrained"] = (
+            f"results/pretrain/zhu_{config['neural']['preset']}/symbolic_encoder.pt"
+        )
     return inputs
+
+
+def zhu_pretrained(model):
+    """Whether a Zhu et al. model starts from the masked-LM pretrained symbolic encoder."""
+    return (
+        model["estimator"] == "zhu"
+        and model.get("ablation", "full") != "acoustic_only"
+        and config["neural"]["zhu_pretrain"]["enabled"]
+    )
 
 
 def neural_inputs(wildcards):

@@ -37,3 +37,49 @@ use rule train_neural as train_neural_chunks with:
         history="results/{dataset}/models/{model}/{part}/seed{seed}/training.json",
     wildcard_constraints:
         model=models_regex(CHUNK_NEURAL_ESTIMATORS),
+
+
+# Zhu et al.'s symbolic branch is pretrained before emotion training (the paper: on MAESTRO;
+# here: masked-LM on the pretraining corpora, the same pieces MIDI-BERT sees).
+rule pretrain_token_chunks:
+    input:
+        manifest="results/pretrain/manifest.parquet",
+    output:
+        chunks="results/pretrain/refined_midi_like_chunks.npy",
+        ledger="results/pretrain/ledger_token_chunks.csv",
+    log:
+        "logs/pretrain/token_chunks.log",
+    benchmark:
+        "results/benchmarks/pretrain/token_chunks.tsv"
+    conda:
+        "../../envs/pipeline.yaml"
+    params:
+        max_len=config["neural"]["zhu_pretrain"]["max_len"],
+        code=code_version(
+            "merflow.tokenizers.refined_midi_like", "merflow.tokenizers.chunks"
+        ),
+    script:
+        "../scripts/pretrain_token_chunks.py"
+
+
+rule pretrain_zhu:
+    input:
+        chunks="results/pretrain/refined_midi_like_chunks.npy",
+    output:
+        encoder="results/pretrain/zhu_{preset}/symbolic_encoder.pt",
+        history="results/pretrain/zhu_{preset}/history.json",
+    log:
+        "logs/pretrain/zhu_{preset}.log",
+    benchmark:
+        "results/benchmarks/pretrain/zhu_{preset}.tsv"
+    conda:
+        "../../envs/pipeline.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+    params:
+        settings=config["neural"]["zhu_pretrain"],
+        checkpoint="results/pretrain/zhu_{preset}/checkpoint.pt",
+        code=code_version("merflow.pretraining", "merflow.models.zhu"),
+    script:
+        "../scripts/pretrain_zhu.py"

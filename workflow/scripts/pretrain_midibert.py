@@ -10,21 +10,13 @@ from merflow.models.midibert import MidiBert, MidiBertConfig, MidiBertLM
 from merflow.pretraining import PretrainSettings, pretrain_mlm
 from merflow.torch_utils import save_checkpoint, seed_everything, select_device, set_threads
 
-SECONDS_PER_MINUTE = 60
-
 
 def main(chunks_path: str, preset: str, settings: dict, checkpoint: str, threads: int, outputs) -> None:
     set_threads(threads)
     seed_everything(settings["seed"])
     chunks = np.load(chunks_path).astype(np.int64)
     model = MidiBertLM(MidiBert(MidiBertConfig.preset(preset)))
-    run_settings = PretrainSettings(
-        steps=settings["steps"],
-        batch_size=settings["batch_size"],
-        lr=settings["lr"],
-        checkpoint_every=settings["checkpoint_every"],
-        max_seconds=settings["max_minutes"] * SECONDS_PER_MINUTE,
-    )
+    run_settings = PretrainSettings.from_config(settings)
     device = select_device()
     history = pretrain_mlm(model, chunks, run_settings, Path(checkpoint), device, settings["seed"])
     save_checkpoint(model.midibert.state_dict(), outputs.encoder)

@@ -10,7 +10,7 @@ from merflow.io import read_parquet_metadata, write_json, write_parquet
 from merflow.logs import setup_logging
 from merflow.neural_training import NeuralSettings, frame_columns_for, train_neural
 from merflow.provenance import file_sha256
-from merflow.torch_utils import save_checkpoint, select_device, set_threads
+from merflow.torch_utils import load_checkpoint, save_checkpoint, select_device, set_threads
 
 
 def main(
@@ -24,15 +24,20 @@ def main(
     tables = {
         name: pd.read_parquet(path, columns=columns.get(name))
         for name, path in paths.items()
-        if name != "manifest"
+        if name not in ("manifest", "pretrained")
     }
+    pretrained = load_checkpoint(paths["pretrained"], "cpu") if "pretrained" in paths else None
     device = select_device()
-    run = train_neural(read_manifest(inputs.manifest), tables, run_settings, settings, part, seed, device)
+    run = train_neural(
+        read_manifest(inputs.manifest), tables, run_settings, settings, part, seed, device, pretrained
+    )
     save_checkpoint(run.model.state_dict(), outputs.model)
     write_parquet(run.predictions, outputs.predictions)
     if run.chunk_predictions is not None:
         write_parquet(run.chunk_predictions, outputs.chunks)
-    inputs_sha256 = {name: file_sha256(paths[name]) for name in tables}
+    inputs_sha256 = {
+        name: file_sha256(paths[name]) for name in (*tables, *(["pretrained"] if pretrained else []))
+    }
     write_json(
         {
             "dataset": dataset,

@@ -29,9 +29,9 @@ import pyarrow as pa
 
 from merflow.clip_cache import ClipCache
 from merflow.errors import InputError
-from merflow.io import matrix_list_array
 from merflow.features.audio import FEATURES, AudioFeatureConfig, audio_statistics, frame_features, load_audio
 from merflow.features.symbolic import SYMBOLIC_FEATURE_NAMES, symbolic_statistics
+from merflow.io import matrix_list_array
 from merflow.ledger import Ledger
 from merflow.logs import Progress
 from merflow.midi import read_notes, read_score

@@ -24,8 +24,9 @@ Architecture (paper, Sec. 3) and the choices where it is silent (marked *ours*):
 
 - Symbolic branch: token embedding scaled by sqrt(d) + sinusoidal positions -> four "original"
   Transformer encoder layers (Vaswani et al.: d = 512, 8 heads, feed-forward 2048, dropout 0.1,
-  post-norm). The paper pretrains it on MAESTRO; :attr:`Zhu.symbolic_encoder` is the module to
-  load pretrained weights into (pretraining is not done here). Auxiliary valence head: linear
+  post-norm). The paper pretrains it on MAESTRO; we pretrain it by masked-LM on the
+  pretraining corpora (:class:`SymbolicLM`, rule ``pretrain_zhu``) and load the result into
+  :attr:`Zhu.symbolic_encoder`. Auxiliary valence head: linear
   layer on the masked mean of the encoder outputs (*ours*).
 - Acoustic branch: Table 1: three 3x3 convolutions, stride 1, 64/128/256 channels, each followed
   by 2x2 max-pooling; *ours*: BN + ReLU after each conv (:class:`~merflow.models.blocks.ConvBlock2d`).
@@ -204,6 +205,29 @@ class SymbolicEncoder(nn.Module):
         x = self.embedding(tokens.masked_fill(~mask, 0)) * math.sqrt(self.d_model)
         x = self.dropout(x + sinusoidal_positions(tokens.shape[1], self.d_model, tokens.device))
         return self.encoder(x, src_key_padding_mask=~mask)
+
+
+class SymbolicLM(nn.Module):
+    """Masked-LM pretraining model of the symbolic branch: :class:`SymbolicEncoder` + a linear head.
+
+    The paper pretrains its symbolic Transformer on MAESTRO before emotion training; this is
+    the BERT-style masked-LM version of that step (:func:`merflow.pretraining.pretrain_mlm`
+    on refined MIDI-like chunks). ``config.vocab_size`` must count ``<PAD>`` and ``<MASK>``
+    (:func:`merflow.pretraining.special_token_vocab`). After pretraining,
+    ``encoder.state_dict()`` loads into :attr:`Zhu.symbolic_encoder` of a model of the same sizes.
+
+    Shapes: tokens ``(batch, n, 1)`` (the one-field layout of the pretraining module), mask
+    ``(batch, n)`` -> ``[logits (batch, n, vocab_size)]``.
+    """
+
+    def __init__(self, config: ZhuConfig) -> None:
+        super().__init__()
+        c = config
+        self.encoder = SymbolicEncoder(c.vocab_size, c.d_model, c.n_heads, c.ff_dim, c.n_layers, c.dropout)
+        self.head = nn.Linear(c.d_model, c.vocab_size)
+
+    def forward(self, tokens: Tensor, attention_mask: Tensor) -> list[Tensor]:
+        return [self.head(self.encoder(tokens[..., 0], attention_mask))]
 
 
 class AcousticEncoder(nn.Module):

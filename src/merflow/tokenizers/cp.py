@@ -79,6 +79,7 @@ import symusic
 
 from merflow.errors import InputError
 from merflow.midi import read_score, score_note_arrays
+from merflow.tokenizers.chunks import chunk_rows
 
 TICKS_PER_BEAT = 480
 BEATS_PER_BAR = 4
@@ -308,12 +309,7 @@ def chunk_cp(tokens: np.ndarray, max_len: int = MAX_LEN, pad_word: np.ndarray = 
     Returns:
         int64 array of shape (ceil(n_notes / max_len), max_len, 4); (0, max_len, 4) for no notes.
     """
-    tokens = np.asarray(tokens, dtype=np.int64).reshape(-1, len(FIELDS))
-    n_chunks = -(-len(tokens) // max_len)
-    chunks = np.empty((n_chunks * max_len, len(FIELDS)), dtype=np.int64)
-    chunks[: len(tokens)] = tokens
-    chunks[len(tokens) :] = pad_word
-    return chunks.reshape(n_chunks, max_len, len(FIELDS))
+    return chunk_rows(tokens, max_len, pad_word)
 
 
 def decode_cp(tokens: np.ndarray) -> CPNotes:

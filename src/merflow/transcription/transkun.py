@@ -69,7 +69,9 @@ class TranskunTranscriber:
     ) -> None:
         # -P: the worker's folder must not shadow the `transkun` package (this module's name)
         self.command = [str(python), "-P", str(WORKER), "--device", device, "--threads", str(threads)]
-        self.command += [arg for flag, value in (("--weight", weight), ("--conf", conf)) if value for arg in (flag, value)]
+        self.command += [
+            arg for flag, value in (("--weight", weight), ("--conf", conf)) if value for arg in (flag, value)
+        ]
         self.python = Path(python)
         self._process: subprocess.Popen[str] | None = None
         self.sample_rate = 0

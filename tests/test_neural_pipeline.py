@@ -1,0 +1,119 @@
+"""End to end: the neural and MoFi rules of the DAG (pretraining, fine-tuning, every input kind).
+
+The demo dataset (audio, oracle and basic-pitch MIDI) with tiny sizes and one epoch: MoFi on CP
+tokens after a few masked-LM steps, Zhu et al. with its pretrained symbolic encoder, its STFT
+ablation, Zhao & Yoshii (coarse MFCC), LSTM-Attn on REMI and the short-chunk ResNet. The
+pretraining corpora come from the dataset mirror (skipped when it is missing).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from pipeline_runner import prepare_workdir, run_snakemake
+
+MODELS = {
+    "mofi": {"estimator": "mofi", "features": "cp", "source": "oracle", "injection": "before_layer_1"},
+    "zhu": {
+        "estimator": "zhu",
+        "features": "neural",
+        "source": "basic_pitch",
+        "tokenizer": "refined_midi_like",
+    },
+    "zhu_stft_input": {
+        "estimator": "zhu",
+        "features": "neural",
+        "source": "basic_pitch",
+        "tokenizer": "refined_midi_like",
+        "ablation": "stft_input",
+    },
+    "zhu_acoustic_only": {
+        "estimator": "zhu",
+        "features": "neural",
+        "source": "basic_pitch",
+        "tokenizer": "refined_midi_like",
+        "ablation": "acoustic_only",
+    },
+    "zhao_yoshii": {
+        "estimator": "zhao_yoshii",
+        "features": "neural",
+        "source": "oracle",
+        "tokenizer": "midi_like",
+    },
+    "lstm_attn_remi": {
+        "estimator": "lstm_attn",
+        "features": "neural",
+        "source": "oracle",
+        "tokenizer": "remi",
+    },
+    "short_chunk_resnet": {"estimator": "short_chunk_resnet", "features": "neural"},
+}
+TINY_PRETRAINING = {"steps": 4, "batch_size": 4, "max_len": 32, "checkpoint_every": 2, "max_minutes": 2}
+
+
+@pytest.fixture(scope="module")
+def neural_run(tmp_path_factory, repo_root, shared_data) -> Path:
+    workdir = tmp_path_factory.mktemp("neural_run")
+    config = {
+        "datasets": ["demo"],
+        "seeds": [0],
+        "data_mirror": str(shared_data),
+        "demo": {"n_songs": 12, "clips_per_song": 2, "clip_s": 5.0, "gap_s": 1.0, "seed": 5},
+        "download": {"shards": 1, "retries": 1, "backoff_s": 0.1},
+        "transcription": {"backends": ["basic_pitch"], "shards": 1},
+        "midibert": {
+            "preset": "tiny",
+            "pretrain": {**TINY_PRETRAINING, "corpora": ["vgmidi_unlabelled"]},
+            "finetune": {"epochs": 1, "patience": 1, "batch_size": 8, "lr": 1e-4, "max_len": 32},
+        },
+        "neural": {
+            "preset": "cpu",
+            "epochs": 1,
+            "patience": 1,
+            "batch_size": 8,
+            "max_tokens": 64,
+            "max_frames": 64,
+            "zhu_pretrain": TINY_PRETRAINING,
+        },
+        "models": MODELS,
+    }
+    prepare_workdir(workdir, repo_root, config)
+    result = run_snakemake(workdir, repo_root)
+    assert result.returncode == 0, result.stderr[-6000:]
+    return workdir
+
+
+def history(workdir: Path, model: str) -> dict:
+    return json.loads((workdir / f"results/demo/models/{model}/main/seed0/training.json").read_text())
+
+
+def test_every_model_is_in_the_table(neural_run):
+    table = pd.read_csv(neural_run / "results/tables/demo_song_disjoint.csv")
+    clip_rows = table[table["level"] == "clip"]
+    assert sorted(clip_rows["model"]) == sorted(MODELS)
+    assert clip_rows["accuracy_mean"].between(0, 1).all()
+
+
+def test_zhu_starts_from_its_pretrained_symbolic_encoder(neural_run):
+    pretraining = json.loads((neural_run / "results/pretrain/zhu_cpu/history.json").read_text())
+    assert pretraining["steps_done"] == TINY_PRETRAINING["steps"] and pretraining["n_chunks"] > 0
+    assert history(neural_run, "zhu")["history"]["pretrained_symbolic"] is True
+    assert "pretrained" in history(neural_run, "zhu")["inputs_sha256"]
+    assert history(neural_run, "zhu_acoustic_only")["history"]["pretrained_symbolic"] is False
+
+
+def test_stft_ablation_and_coarse_mfcc_read_their_features(neural_run):
+    frames_path = neural_run / "results/demo/features/audio/frames.parquet"
+    frames = pd.read_parquet(frames_path, columns=["stft", "mfcc_coarse"])
+    assert len(frames.iloc[0]["stft"]) == 257 and len(frames.iloc[0]["mfcc_coarse"]) == 23
+    stft, mixed = history(neural_run, "zhu_stft_input")["history"], history(neural_run, "zhu")["history"]
+    assert stft["n_dropped"] == mixed["n_dropped"] < stft["n_clips"]  # only the demo's lost song
+
+
+def test_mofi_pretrained_then_fine_tuned(neural_run):
+    pretraining = json.loads((neural_run / "results/pretrain/tiny/history.json").read_text())
+    assert pretraining["steps_done"] == TINY_PRETRAINING["steps"]
+    assert (neural_run / "results/demo/models/mofi/main/seed0/predictions_chunks.parquet").is_file()
