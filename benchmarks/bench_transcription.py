@@ -1,15 +1,17 @@
-"""Realtime factor of the basic-pitch backend on this machine.
+"""Realtime factor of the AMT backends (basic-pitch, transkun) on this machine.
 
 Conventions
 -----------
 Synthesizes ``--seconds`` (default 30) of piano-like polyphony at 22050 Hz (random chords and
 melody notes, decaying harmonic partials; fixed seed), writes it to a temporary wav and
-times :meth:`BasicPitchTranscriber.transcribe` on it ``--repeats`` times after one warm-up
-run (which also loads the model). Prints the realtime factor = processing seconds / audio
-seconds (below 1 is faster than realtime) for the best and the median run, plus the split
-between decoding, the ONNX model and note decoding.
+times the backend's ``transcribe`` on it ``--repeats`` times after one warm-up run (which
+also loads the model; for transkun it also starts the worker in its own environment).
+Prints the realtime factor = processing seconds / audio seconds (below 1 is faster than
+realtime) for the best and the median run; for basic-pitch also the split between
+decoding, the ONNX model and note decoding.
 
-Run: ``python benchmarks/bench_transcription.py [--seconds 30] [--repeats 3]``.
+Run: ``python benchmarks/bench_transcription.py [--backend basic_pitch|transkun]
+[--seconds 30] [--repeats 3] [--threads N]`` (transkun needs ``make transkun-env``).
 """
 
 from __future__ import annotations
@@ -23,7 +25,11 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
+from merflow.transcription import get_transcriber
 from merflow.transcription.basic_pitch import BasicPitchTranscriber, load_audio, model_output
+from merflow.transcription.transkun import DEFAULT_PYTHON
+
+TRANSKUN_PYTHON = Path(__file__).resolve().parents[1] / DEFAULT_PYTHON
 
 SAMPLE_RATE = 22050
 N_PARTIALS = 8
@@ -53,9 +59,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=30.0, help="audio length in seconds")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs after the warm-up")
+    parser.add_argument("--backend", choices=["basic_pitch", "transkun"], default="basic_pitch")
+    parser.add_argument("--threads", type=int, default=2, help="transkun worker threads")
     args = parser.parse_args()
 
-    transcriber = BasicPitchTranscriber()
+    if args.backend == "transkun":
+        options = {"python": str(TRANSKUN_PYTHON), "device": "cpu", "threads": args.threads}
+        transcriber = get_transcriber("transkun", **options)
+    else:
+        transcriber = BasicPitchTranscriber()
     with tempfile.TemporaryDirectory() as tmp:
         wav = Path(tmp) / "bench.wav"
         soundfile.write(wav, piano_like(args.seconds, np.random.default_rng(SEED)), SAMPLE_RATE)
@@ -67,6 +79,15 @@ def main() -> None:
             tic = time.perf_counter()
             transcriber.transcribe(wav, "bench")
             runs.append(time.perf_counter() - tic)
+        print(f"{args.backend}: audio {args.seconds:.1f} s synthetic piano, {len(notes)} notes transcribed")
+        print(f"warm-up (includes model load): {warmup:.2f} s, RTF {warmup / args.seconds:.4f}")
+        print(
+            f"realtime factor over {args.repeats} runs: best {min(runs) / args.seconds:.4f}, "
+            f"median {statistics.median(runs) / args.seconds:.4f}"
+        )
+        if args.backend == "transkun":
+            transcriber.close()
+            return
         tic = time.perf_counter()
         audio = load_audio(wav, "bench")
         decode = time.perf_counter() - tic
@@ -75,12 +96,6 @@ def main() -> None:
         transcriber.notes_from_output(output, wav, "bench")
         notes_s = time.perf_counter() - tic - decode - model
 
-    print(f"audio: {args.seconds:.1f} s synthetic piano, {len(notes)} notes transcribed")
-    print(f"warm-up (includes model load): {warmup:.2f} s, RTF {warmup / args.seconds:.4f}")
-    print(
-        f"realtime factor over {args.repeats} runs: best {min(runs) / args.seconds:.4f}, "
-        f"median {statistics.median(runs) / args.seconds:.4f}"
-    )
     print(f"split: decode {decode:.2f} s, ONNX model {model:.2f} s, note decoding {notes_s:.2f} s")
 
 

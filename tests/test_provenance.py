@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pytest
+
 from merflow.provenance import code_version, file_sha256, module_closure
 
 
@@ -20,3 +22,23 @@ def test_code_version_depends_on_imported_modules():
 def test_file_sha256_known_answer(tmp_path):
     (tmp_path / "abc").write_bytes(b"abc")
     assert file_sha256(tmp_path / "abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+def test_training_record_digests_inputs_and_keeps_curves(tmp_path):
+    import hashlib
+
+    from merflow.provenance import file_sha256, training_record
+
+    manifest = tmp_path / "manifest.parquet"
+    manifest.write_bytes(b"labels")
+    history = {"train_loss": [1.0, 0.5], "val_loss": [0.9, 0.8], "epochs_run": 2}
+    run = {"dataset": "d", "model": "m", "part": "main", "seed": 0}
+    one = training_record(run, history, ("train_loss",), manifest, {"tokens": "a" * 64}, encoder="e.pt")
+    assert one["features_sha256"] == "a" * 64 and one["encoder"] == "e.pt"
+    assert one["manifest_sha256"] == file_sha256(manifest)
+    assert one["curves"] == {"train_loss": [1.0, 0.5]} and one["history"] is history
+    two = training_record(run, history, ("val_loss",), manifest, {"tokens": "a" * 64, "frames": "b" * 64})
+    expected = hashlib.sha256(f"frames={'b' * 64}\ntokens={'a' * 64}\n".encode()).hexdigest()
+    assert two["features_sha256"] == expected
+    with pytest.raises(KeyError):
+        training_record(run, history, ("absent",), manifest, {"tokens": "a" * 64})

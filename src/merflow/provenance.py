@@ -17,6 +17,7 @@ import hashlib
 import importlib.util
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 PACKAGE = "merflow"
 HASH_LENGTH = 12
@@ -96,3 +97,39 @@ def file_sha256(path: str | Path, chunk_bytes: int = 1 << 20) -> str:
         while chunk := handle.read(chunk_bytes):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def training_record(
+    run: dict[str, Any],
+    history: dict[str, Any],
+    curves: tuple[str, ...],
+    manifest_path: str | Path,
+    inputs_sha256: dict[str, str],
+    **extra: Any,
+) -> dict[str, Any]:
+    """The ``training.json`` of one training job: what ran, on which inputs, and how it went.
+
+    Args:
+        run: ``dataset``, ``model``, ``part``, ``seed``, ``settings`` (the model's config
+            entry), ``code_version``, ``device``, ``preset``.
+        history: the trainer's history (per-epoch lists and counts).
+        curves: keys of ``history`` logged as per-epoch curves (MLflow).
+        manifest_path: the dataset manifest the labels and splits came from.
+        inputs_sha256: SHA-256 of each input table by name; ``features_sha256`` is the digest
+            itself for one table, else the SHA-256 of the sorted ``name=digest`` lines.
+        extra: further fields (e.g. the encoder checkpoint used).
+    """
+    if len(inputs_sha256) == 1:
+        features = next(iter(inputs_sha256.values()))
+    else:
+        lines = "".join(f"{name}={digest}\n" for name, digest in sorted(inputs_sha256.items()))
+        features = hashlib.sha256(lines.encode()).hexdigest()
+    return {
+        **run,
+        "manifest_sha256": file_sha256(manifest_path),
+        "features_sha256": features,
+        "inputs_sha256": inputs_sha256,
+        **extra,
+        "history": history,
+        "curves": {key: history[key] for key in curves},
+    }

@@ -8,7 +8,7 @@ from merflow.io import write_json, write_parquet
 from merflow.logs import setup_logging
 from merflow.models.checkpoint import load_midibert_checkpoint
 from merflow.models.midibert import MidiBertConfig
-from merflow.provenance import file_sha256
+from merflow.provenance import file_sha256, training_record
 from merflow.torch_utils import save_checkpoint, select_device, set_threads
 
 
@@ -35,7 +35,7 @@ def main(
     save_checkpoint(run.model.state_dict(), outputs.model)
     write_parquet(run.predictions, outputs.predictions)
     write_parquet(run.chunk_predictions, outputs.chunks)
-    write_json(
+    record = training_record(
         {
             "dataset": dataset,
             "model": model_name,
@@ -43,20 +43,16 @@ def main(
             "seed": seed,
             "settings": settings,
             "code_version": code,
-            "manifest_sha256": file_sha256(inputs.manifest),
-            "features_sha256": file_sha256(inputs.tokens),
-            "encoder": str(encoder_path),
             "device": str(device),
             "preset": midibert["preset"],
-            "history": run.history,
-            "curves": {
-                "train_loss": run.history["train_loss"],
-                "val_clip_accuracy": run.history["val_clip_accuracy"],
-                "val_chunk_accuracy": run.history["val_chunk_accuracy"],
-            },
         },
-        outputs.history,
+        run.history,
+        ("train_loss", "val_clip_accuracy", "val_chunk_accuracy"),
+        inputs.manifest,
+        {"tokens": file_sha256(inputs.tokens)},
+        encoder=str(encoder_path),
     )
+    write_json(record, outputs.history)
 
 
 setup_logging(snakemake.log[0])
