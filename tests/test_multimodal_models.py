@@ -416,3 +416,29 @@ def test_paper_presets_build_and_run_forward():
     # attention 256 x 128 + 128 x 16, classifier 4096 x 256 + 256 + 256 x 4 + 4.
     assert count_parameters(lstm) == 116_400 + 440_320 + 32_768 + 2_048 + 1_049_860
     assert zhu.config.d_model == 512 and zhu.config.n_layers == 4
+
+
+def test_zhu_symbolic_pretraining_learns_and_loads_into_zhu(tmp_path):
+    from merflow.models.zhu import SymbolicLM
+    from merflow.pretraining import PretrainSettings, pretrain_mlm, special_token_vocab
+    from merflow.tokenizers.chunks import chunk_rows
+
+    vocab = special_token_vocab(ZHU_VOCAB)
+    assert vocab == (ZHU_VOCAB + 2,)
+    pad = [ZHU_VOCAB]
+    rng = np.random.default_rng(0)
+    # a learnable stream: each token is followed by token + 1 (mod the vocabulary)
+    pieces = [(rng.integers(ZHU_VOCAB) + np.arange(n)) % ZHU_VOCAB for n in (70, 45, 90)]
+    chunks = np.concatenate([chunk_rows(piece, 16, pad) for piece in pieces])
+    assert chunks.shape[1:] == (16, 1) and (chunks[-1, -1] == pad).all()
+    config = ZhuConfig.preset("cpu", vocab[0], dropout=0.0)
+    torch.manual_seed(0)
+    model = SymbolicLM(config)
+    settings = PretrainSettings(steps=150, batch_size=8, lr=3e-3, checkpoint_every=50, log_every=10)
+    history = pretrain_mlm(model, chunks, settings, tmp_path / "ckpt.pt", torch.device("cpu"), 0, vocab)
+    assert history["steps_done"] == 150
+    assert history["loss"][-1] < 0.8 * history["loss"][0]  # chance level is ln(62) = 4.1 nats
+    zhu = Zhu(config)
+    zhu.symbolic_encoder.load_state_dict(model.encoder.state_dict())  # strict: same keys and shapes
+    for name, value in model.encoder.state_dict().items():
+        assert torch.equal(zhu.symbolic_encoder.state_dict()[name], value)
