@@ -26,6 +26,7 @@ import logging
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from typing import IO, Any
 
@@ -41,6 +42,15 @@ WORKER = Path(__file__).with_name("transkun_worker.py")
 DEFAULT_PYTHON = ".venv-transkun/bin/python"
 
 log = logging.getLogger(__name__)
+
+
+def _forward_lines(stream: IO[str] | None) -> None:
+    """Log each line the worker writes to stderr (its warnings and tracebacks) in the job's log."""
+    if stream is None:
+        return
+    for line in stream:
+        if line.strip():
+            log.info("transkun worker: %s", line.rstrip())
 
 
 class TranskunError(RuntimeError):
@@ -87,8 +97,14 @@ class TranskunTranscriber:
             )
         log.info("starting transkun worker: %s", " ".join(self.command))
         self._process = subprocess.Popen(
-            self.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1
+            self.command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            bufsize=1,
         )
+        threading.Thread(target=_forward_lines, args=(self._process.stderr,), daemon=True).start()
         hello = self._read_reply(self._process.stdout)
         if not hello.get("ready"):
             raise TranskunError(f"transkun worker did not start: {hello}")
@@ -100,7 +116,7 @@ class TranskunTranscriber:
         line = stream.readline() if stream is not None else ""
         if not line:
             code = self._process.wait() if self._process is not None else None
-            raise TranskunError(f"transkun worker exited (code {code}); its messages are in the log above")
+            raise TranskunError(f"transkun worker exited (code {code}); its messages are in this job's log")
         try:
             return json.loads(line)
         except json.JSONDecodeError as exc:

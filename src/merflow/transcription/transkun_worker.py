@@ -27,6 +27,7 @@ import argparse
 import contextlib
 import json
 import sys
+import warnings
 from importlib import metadata, resources
 
 
@@ -82,6 +83,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--weight", default=None, help="checkpoint (default: the wheel's 2.0.pt)")
     parser.add_argument("--conf", default=None, help="model conf (default: the wheel's 2.0.conf)")
     args = parser.parse_args(argv)
+    # transkun runs its inference under torch.utils.checkpoint, which warns once per call
+    warnings.filterwarnings("ignore", message="None of the inputs have requires_grad")
+    warnings.filterwarnings("ignore", message=".*use_reentrant parameter should be passed")
     protocol = sys.stdout
     with contextlib.redirect_stdout(sys.stderr):  # stray prints must not corrupt the protocol
         import torch
