@@ -254,3 +254,50 @@ def pretrain_mlm(
             break
     save()
     return {**history, "steps_done": step, "seconds": time.perf_counter() - started}
+
+
+def pretrain_to_files(
+    model: torch.nn.Module,
+    encoder: torch.nn.Module,
+    chunks_path: str | Path,
+    settings: dict[str, Any],
+    checkpoint_path: str | Path,
+    encoder_path: str | Path,
+    history_path: str | Path,
+    description: dict[str, Any],
+    vocab_sizes: tuple[int, ...] = CP_VOCAB_SIZES,
+) -> dict[str, Any]:
+    """Pretrain ``model`` on the chunks in ``chunks_path`` and save ``encoder``'s weights and the history.
+
+    The pipeline's pretraining job, for any masked-LM model: seeds everything with
+    ``settings["seed"]``, runs :func:`pretrain_mlm` (resuming from ``checkpoint_path``) on
+    the device picked from the environment, then writes ``encoder.state_dict()`` (the part
+    fine-tuning loads; a submodule of ``model``) and a JSON history (``description``, device,
+    number of chunks, loss curve, steps, seconds).
+
+    Args:
+        model: the masked-LM model (e.g. :class:`MidiBertLM`).
+        encoder: the submodule of ``model`` to save.
+        chunks_path: ``.npy`` of chunks (n_chunks, n, n_fields).
+        settings: a config ``pretrain`` section (see :meth:`PretrainSettings.from_config`, + ``seed``).
+        description: fields that identify the run in the history (e.g. ``{"preset": "tiny"}``).
+    """
+    from merflow.io import write_json
+    from merflow.torch_utils import seed_everything, select_device
+
+    seed_everything(settings["seed"])
+    chunks = np.load(chunks_path).astype(np.int64)
+    device = select_device()
+    history = pretrain_mlm(
+        model,
+        chunks,
+        PretrainSettings.from_config(settings),
+        Path(checkpoint_path),
+        device,
+        settings["seed"],
+        vocab_sizes,
+    )
+    save_checkpoint(encoder.state_dict(), encoder_path)
+    record = {**description, "device": str(device), "n_chunks": len(chunks), **history}
+    write_json(record, history_path)
+    return record

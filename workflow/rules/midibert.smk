@@ -62,11 +62,12 @@ rule pretrain_midibert:
     resources:
         gpu=1,
     params:
+        kind="midibert",
         settings=config["midibert"]["pretrain"],
         checkpoint="results/pretrain/{preset}/checkpoint.pt",
         code=code_version("merflow.pretraining", "merflow.models.midibert"),
     script:
-        "../scripts/pretrain_midibert.py"
+        "../scripts/pretrain.py"
 
 
 rule train_mofi:

@@ -78,8 +78,9 @@ rule pretrain_zhu:
     resources:
         gpu=1,
     params:
+        kind="zhu",
         settings=config["neural"]["zhu_pretrain"],
         checkpoint="results/pretrain/zhu_{preset}/checkpoint.pt",
         code=code_version("merflow.pretraining", "merflow.models.zhu"),
     script:
-        "../scripts/pretrain_zhu.py"
+        "../scripts/pretrain.py"
