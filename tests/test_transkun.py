@@ -139,3 +139,27 @@ def test_evenly_spaced_subset_spreads_over_the_table():
         "Q4": 2,
     }
     assert evenly_spaced(clips, 0).equals(clips) and evenly_spaced(clips, 100).equals(clips)
+
+
+@needs_transkun
+def test_transkun_runs_in_the_dag(tmp_path, repo_root):
+    """The transcribe rule with transkun (a subset of the demo clips) feeds the AMT table."""
+    import pandas as pd
+    from pipeline_runner import prepare_workdir, run_snakemake
+
+    config = {
+        "datasets": ["demo"],
+        "seeds": [0],
+        "demo": {"n_songs": 12, "clips_per_song": 1, "clip_s": 5.0, "gap_s": 1.0, "seed": 3},
+        "download": {"shards": 1, "retries": 1, "backoff_s": 0.1},
+        "transcription": {"backends": ["transkun"], "shards": 1, "transkun": {"max_clips": 2}},
+        "models": {"lr": {"estimator": "logistic_regression", "features": "symbolic", "source": "oracle"}},
+    }
+    prepare_workdir(tmp_path, repo_root, config)
+    result = run_snakemake(tmp_path, repo_root, "results/tables/demo_amt.csv")
+    assert result.returncode == 0, result.stderr[-5000:]
+    table = pd.read_csv(tmp_path / "results/tables/demo_amt.csv")
+    assert table["backend"].tolist() == ["transkun"] and table["n_clips"].tolist() == [2]
+    assert table["onset_f1"].between(0, 1).all() and (table["realtime_factor_median"] > 0).all()
+    log = (tmp_path / "logs/demo/transcribe_transkun_0.log").read_text()
+    assert "--threads 2" in log and "ready on" in log  # the job's cores go to the worker

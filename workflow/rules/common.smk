@@ -329,6 +329,13 @@ def transcription_options(wildcards):
     return options
 
 
+def transcription_threads(wildcards):
+    """Cores of a transcription job: transkun's torch threads (`threads`, 0 = 2), else one."""
+    if wildcards.backend != "transkun":
+        return 1
+    return config["transcription"]["transkun"]["threads"] or 2
+
+
 def model_settings(wildcards):
     return config["models"][wildcards.model]
 

@@ -14,6 +14,7 @@ rule transcribe:
         "results/benchmarks/{dataset}/transcribe_{backend}_{shard}.tsv"
     conda:
         "../../envs/transcription.yaml"
+    threads: transcription_threads
     params:
         midi_dir="results/{dataset}/transcription/{backend}/midi",
         n_shards=config["transcription"]["shards"],

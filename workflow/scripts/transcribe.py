@@ -11,10 +11,22 @@ from merflow.transcription import evenly_spaced, get_transcriber, transcribe_cli
 
 
 def main(
-    clips_path, backend, options, shard, n_shards, beat_grid, midi_dir, dataset, table_path, ledger_path
+    clips_path,
+    backend,
+    options,
+    shard,
+    n_shards,
+    beat_grid,
+    midi_dir,
+    dataset,
+    table_path,
+    ledger_path,
+    threads,
 ):
     options = dict(options)
     max_clips = options.pop("max_clips", 0)
+    if "threads" in options:  # transkun's worker uses the cores Snakemake reserved for the job
+        options["threads"] = threads
     clips = pd.read_parquet(clips_path)
     clips = evenly_spaced(clips[clips["status"] == "ok"].sort_values("clip_id"), max_clips)
     mine = clips.iloc[shard::n_shards]
@@ -46,4 +58,5 @@ main(
     snakemake.wildcards.dataset,
     snakemake.output.table,
     snakemake.output.ledger,
+    snakemake.threads,
 )
