@@ -14,10 +14,13 @@ cached, so every run records them in its ledger again.
 from __future__ import annotations
 
 import pickle
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from merflow.errors import InputError
 from merflow.io import atomic_path
+from merflow.ledger import Ledger
 
 
 class ClipCache:
@@ -57,3 +60,24 @@ class ClipCache:
         """Store ``result`` for ``clip_id`` computed from ``input_path``."""
         with atomic_path(self.folder / f"{clip_id}.pkl") as tmp, tmp.open("wb") as handle:
             pickle.dump((self._stamp(input_path), result), handle, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def cached_result(
+    cache: ClipCache | None, clip_id: str, input_path: str | Path, compute: Callable[[], Any], ledger: Ledger
+) -> Any | None:
+    """The clip's result: from ``cache`` when fresh, else ``compute()`` (then cached).
+
+    Returns None when ``compute`` raises :class:`~merflow.errors.InputError`, after recording
+    it in ``ledger`` (failures are never cached). ``cache`` None always computes.
+    """
+    result = cache.get(clip_id, input_path) if cache is not None else None
+    if result is not None:
+        return result
+    try:
+        result = compute()
+    except InputError as err:
+        ledger.record(err)
+        return None
+    if cache is not None:
+        cache.put(clip_id, input_path, result)
+    return result

@@ -19,7 +19,6 @@ Conventions
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,7 +33,7 @@ from merflow.models.film import MoFi, mode_one_hot
 from merflow.models.midibert import MidiBert, valid_note_mask
 from merflow.splits import split_for_part
 from merflow.tokenizers.cp import MAX_LEN, N_PITCHES, PITCH, chunk_cp
-from merflow.torch_utils import EarlyStopping, seed_everything
+from merflow.torch_utils import seed_everything, train_with_early_stopping
 from merflow.training import PROB_COLUMNS
 
 log = logging.getLogger(__name__)
@@ -181,11 +180,8 @@ def finetune(
     model.to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     loss_fn = nn.CrossEntropyLoss()
-    history: dict[str, Any] = {"train_loss": [], "val_chunk_accuracy": [], "val_clip_accuracy": []}
-    stopper = EarlyStopping(settings.patience)
-    started = time.perf_counter()
-    for epoch in range(settings.epochs):
-        model.train()
+
+    def train_epoch() -> float:
         losses = []
         for index in _batches(len(train), settings.batch_size, generator):
             tokens = torch.as_tensor(train.tokens[index.numpy()])
@@ -199,30 +195,14 @@ def finetune(
             loss.backward()
             optimizer.step()
             losses.append(loss.item())
+        return float(np.mean(losses))
+
+    def validate() -> tuple[float, dict[str, float]]:
         chunk_acc, clip_acc = accuracy(val, predict_logits(model, val, device, settings.batch_size))
-        history["train_loss"].append(float(np.mean(losses)))
-        history["val_chunk_accuracy"].append(chunk_acc)
-        history["val_clip_accuracy"].append(clip_acc)
-        elapsed = time.perf_counter() - started
-        log.info(
-            "epoch %d/%d: train loss %.4f, val accuracy chunk %.3f clip %.3f (%.0f s, ETA <= %.0f s)",
-            epoch + 1,
-            settings.epochs,
-            history["train_loss"][-1],
-            chunk_acc,
-            clip_acc,
-            elapsed,
-            elapsed / (epoch + 1) * (settings.epochs - epoch - 1),
-        )
         score = clip_acc + 1e-3 * chunk_acc  # clip accuracy first, chunk accuracy breaks ties
-        if stopper.update(score, model, epoch):
-            log.info("early stop: no validation improvement for %d epochs", settings.patience)
-            break
-    stopper.restore(model)
-    history["best_epoch"] = stopper.best_epoch
-    history["epochs_run"] = len(history["train_loss"])
-    history["seconds"] = time.perf_counter() - started
-    return history
+        return score, {"chunk_accuracy": chunk_acc, "clip_accuracy": clip_acc}
+
+    return train_with_early_stopping(model, settings.epochs, settings.patience, train_epoch, validate)
 
 
 def prediction_tables(

@@ -171,7 +171,16 @@ def read_notes(path: str | Path, item: str | None = None) -> Notes:
             no pitched note (empty, or drums only).
     """
     item = item or Path(path).stem
-    notes = score_to_notes(read_score(path, item))
+    return checked_notes(read_score(path, item), item, path)
+
+
+def checked_notes(score: symusic.Score, item: str, path: str | Path) -> Notes:
+    """Notes of a score read from ``path`` (:func:`read_score`), checked as :func:`read_notes` does.
+
+    Raises:
+        InputError: ``corrupt_midi`` for non-finite note times, ``no_notes`` without a pitched note.
+    """
+    notes = score_to_notes(score)
     if not (np.isfinite(notes.onset).all() and np.isfinite(notes.offset).all()):
         raise InputError(item, "corrupt_midi", "note times are not finite", path)
     if len(notes) == 0:

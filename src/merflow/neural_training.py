@@ -52,7 +52,6 @@ Conventions
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,7 +75,7 @@ from merflow.models.zhu import MIXED_FEATURES, Zhu, ZhuConfig, mixed_acoustic_fe
 from merflow.pretraining import special_token_vocab
 from merflow.splits import split_for_part
 from merflow.tokenizers import midi_like, refined_midi_like, remi
-from merflow.torch_utils import EarlyStopping, seed_everything
+from merflow.torch_utils import seed_everything, train_with_early_stopping
 
 log = logging.getLogger(__name__)
 
@@ -453,16 +452,8 @@ def fit(
     """
     model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
-    history: dict[str, Any] = {
-        "train_loss": [],
-        "val_clip_accuracy": [],
-        "val_chunk_accuracy": [],
-        "val_loss": [],
-    }
-    stopper = EarlyStopping(settings.patience)
-    started = time.perf_counter()
-    for epoch in range(settings.epochs):
-        model.train()
+
+    def train_epoch() -> float:
         losses = []
         for rows in training_batches(len(train), settings.batch_size, generator):
             batch = _to(_batch(train.subset(rows), settings, chunk_frames, rng), device)
@@ -471,33 +462,16 @@ def fit(
             loss.backward()
             optimizer.step()
             losses.append(loss.item())
+        return float(np.mean(losses))
+
+    def validate() -> tuple[tuple[float, float], dict[str, float]]:
         index, scores = predict_scores(model, val, settings, chunk_frames, device)
         chunk_acc, clip_acc = accuracy(index, scores)
         val_loss = clip_cross_entropy(index, scores)
-        history["train_loss"].append(float(np.mean(losses)))
-        history["val_clip_accuracy"].append(clip_acc)
-        history["val_chunk_accuracy"].append(chunk_acc)
-        history["val_loss"].append(val_loss)
-        elapsed = time.perf_counter() - started
-        log.info(
-            "epoch %d/%d: train loss %.4f, val accuracy %.3f, val loss %.4f (%.0f s, ETA <= %.0f s)",
-            epoch + 1,
-            settings.epochs,
-            history["train_loss"][-1],
-            clip_acc,
-            val_loss,
-            elapsed,
-            elapsed / (epoch + 1) * (settings.epochs - epoch - 1),
-        )
-        score = (clip_acc, -val_loss)
-        if stopper.update(score, model, epoch):
-            log.info("early stop: no validation improvement for %d epochs", settings.patience)
-            break
-    stopper.restore(model)
-    history["best_epoch"] = stopper.best_epoch
-    history["epochs_run"] = len(history["train_loss"])
-    history["seconds"] = time.perf_counter() - started
-    return history
+        metrics = {"clip_accuracy": clip_acc, "chunk_accuracy": chunk_acc, "loss": val_loss}
+        return (clip_acc, -val_loss), metrics
+
+    return train_with_early_stopping(model, settings.epochs, settings.patience, train_epoch, validate)
 
 
 @dataclass

@@ -99,6 +99,23 @@ def file_sha256(path: str | Path, chunk_bytes: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def job_identity(
+    wildcards: Any, settings: dict[str, Any], code_version: str, device: Any, preset: str
+) -> dict[str, Any]:
+    """What identifies a training job in its ``training.json``: the job's wildcards (``dataset``,
+    ``model``, ``part``, ``seed``), the model's config entry, code version, device and preset."""
+    return {
+        "dataset": wildcards.dataset,
+        "model": wildcards.model,
+        "part": wildcards.part,
+        "seed": int(wildcards.seed),
+        "settings": settings,
+        "code_version": code_version,
+        "device": str(device),
+        "preset": preset,
+    }
+
+
 def training_record(
     run: dict[str, Any],
     history: dict[str, Any],
@@ -111,7 +128,7 @@ def training_record(
 
     Args:
         run: ``dataset``, ``model``, ``part``, ``seed``, ``settings`` (the model's config
-            entry), ``code_version``, ``device``, ``preset``.
+            entry), ``code_version``, ``device``, ``preset`` (:func:`job_identity`).
         history: the trainer's history (per-epoch lists and counts).
         curves: keys of ``history`` logged as per-epoch curves (MLflow).
         manifest_path: the dataset manifest the labels and splits came from.

@@ -7,12 +7,18 @@ Conventions
 - :func:`seed_everything` seeds Python, NumPy and PyTorch (all devices) from one integer.
 - Checkpoints are written atomically (:func:`merflow.io.atomic_path`), so a job killed
   while saving leaves the previous checkpoint intact and resumes from it.
+- :func:`train_with_early_stopping` is the epoch loop of every supervised trainer (MoFi
+  fine-tuning, the neural models, probing heads): train, validate, log with ETA, stop early,
+  restore the best epoch's weights.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import random
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +28,8 @@ import torch
 from merflow.io import atomic_path
 
 DEVICE_ENV = "MERFLOW_DEVICE"
+
+log = logging.getLogger(__name__)
 
 
 def select_device() -> torch.device:
@@ -84,3 +92,52 @@ class EarlyStopping:
         """Load the best epoch's weights into ``model`` (no-op before the first update)."""
         if self._best_state is not None:
             model.load_state_dict(self._best_state)
+
+
+def train_with_early_stopping(
+    model: torch.nn.Module,
+    epochs: int,
+    patience: int,
+    train_epoch: Callable[[], float],
+    validate: Callable[[], tuple[Any, dict[str, float]]],
+) -> dict[str, Any]:
+    """Train for at most ``epochs`` epochs, stop after ``patience`` without improvement, keep the best.
+
+    Args:
+        model: put in train mode before each ``train_epoch``; its best weights are restored.
+        train_epoch: one pass over the training data (optimizer steps included); returns the
+            epoch's mean training loss.
+        validate: returns ``(score, metrics)``: a comparable score (higher is better, see
+            :class:`EarlyStopping`) and named validation metrics, logged and recorded.
+
+    Returns:
+        History: per-epoch ``train_loss`` and ``val_<name>`` for every metric (in the order
+        ``validate`` gives them), ``best_epoch`` (0-based), ``epochs_run``, ``seconds``.
+    """
+    history: dict[str, Any] = {"train_loss": []}
+    stopper = EarlyStopping(patience)
+    started = time.perf_counter()
+    for epoch in range(epochs):
+        model.train()
+        history["train_loss"].append(float(train_epoch()))
+        score, metrics = validate()
+        for name, value in metrics.items():
+            history.setdefault(f"val_{name}", []).append(value)
+        elapsed = time.perf_counter() - started
+        log.info(
+            "epoch %d/%d: train loss %.4f, %s (%.0f s, ETA <= %.0f s)",
+            epoch + 1,
+            epochs,
+            history["train_loss"][-1],
+            ", ".join(f"val {name} {value:.4f}" for name, value in metrics.items()),
+            elapsed,
+            elapsed / (epoch + 1) * (epochs - epoch - 1),
+        )
+        if stopper.update(score, model, epoch):
+            log.info("early stop: no validation improvement for %d epochs", patience)
+            break
+    stopper.restore(model)
+    history["best_epoch"] = stopper.best_epoch
+    history["epochs_run"] = len(history["train_loss"])
+    history["seconds"] = time.perf_counter() - started
+    return history

@@ -8,14 +8,14 @@ from merflow.io import write_json, write_parquet
 from merflow.logs import setup_logging
 from merflow.models.checkpoint import load_midibert_checkpoint
 from merflow.models.midibert import MidiBertConfig
-from merflow.provenance import file_sha256, training_record
+from merflow.provenance import file_sha256, job_identity, training_record
 from merflow.torch_utils import save_checkpoint, select_device, set_threads
 
 
-def main(
-    inputs, settings: dict, midibert: dict, dataset, model_name, part, seed, code, threads, outputs
-) -> None:
+def main(inputs, params, wildcards, threads, outputs) -> None:
     set_threads(threads)
+    settings, midibert = dict(params.settings), dict(params.midibert)
+    part, seed = wildcards.part, int(wildcards.seed)
     config = MidiBertConfig.preset(midibert["preset"])
     encoder_path = midibert["checkpoint"] or inputs.encoder
     encoder = load_midibert_checkpoint(encoder_path, config)
@@ -36,16 +36,7 @@ def main(
     write_parquet(run.predictions, outputs.predictions)
     write_parquet(run.chunk_predictions, outputs.chunks)
     record = training_record(
-        {
-            "dataset": dataset,
-            "model": model_name,
-            "part": part,
-            "seed": seed,
-            "settings": settings,
-            "code_version": code,
-            "device": str(device),
-            "preset": midibert["preset"],
-        },
+        job_identity(wildcards, settings, params.code, device, midibert["preset"]),
         run.history,
         ("train_loss", "val_clip_accuracy", "val_chunk_accuracy"),
         inputs.manifest,
@@ -56,15 +47,4 @@ def main(
 
 
 setup_logging(snakemake.log[0])
-main(
-    snakemake.input,
-    dict(snakemake.params.settings),
-    dict(snakemake.params.midibert),
-    snakemake.wildcards.dataset,
-    snakemake.wildcards.model,
-    snakemake.wildcards.part,
-    int(snakemake.wildcards.seed),
-    snakemake.params.code,
-    snakemake.threads,
-    snakemake.output,
-)
+main(snakemake.input, snakemake.params, snakemake.wildcards, snakemake.threads, snakemake.output)

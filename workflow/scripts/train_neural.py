@@ -8,14 +8,14 @@ from merflow.datasets.manifest import read_manifest
 from merflow.io import read_parquet_metadata, write_json, write_parquet
 from merflow.logs import setup_logging
 from merflow.neural_training import NeuralSettings, frame_columns_for, train_neural
-from merflow.provenance import file_sha256, training_record
+from merflow.provenance import file_sha256, job_identity, training_record
 from merflow.torch_utils import load_checkpoint, save_checkpoint, select_device, set_threads
 
 
-def main(
-    inputs, settings: dict, neural: dict, dataset, model_name, part, seed, code, threads, outputs
-) -> None:
+def main(inputs, params, wildcards, threads, outputs) -> None:
     set_threads(threads)
+    settings, neural = dict(params.settings), dict(params.neural)
+    part, seed = wildcards.part, int(wildcards.seed)
     paths = dict(inputs.items())  # manifest, and tokens and/or frames
     frame_rate = read_parquet_metadata(paths["frames"]).get("frame_rate_hz") if "frames" in paths else None
     run_settings = NeuralSettings.from_config(neural, frame_rate)
@@ -36,16 +36,7 @@ def main(
         write_parquet(run.chunk_predictions, outputs.chunks)
     digested = (*tables, *(["pretrained"] if pretrained else []))
     record = training_record(
-        {
-            "dataset": dataset,
-            "model": model_name,
-            "part": part,
-            "seed": seed,
-            "settings": settings,
-            "code_version": code,
-            "device": str(device),
-            "preset": run_settings.preset,
-        },
+        job_identity(wildcards, settings, params.code, device, run_settings.preset),
         run.history,
         ("train_loss", "val_clip_accuracy", "val_loss"),
         inputs.manifest,
@@ -56,15 +47,4 @@ def main(
 
 
 setup_logging(snakemake.log[0])
-main(
-    snakemake.input,
-    dict(snakemake.params.settings),
-    dict(snakemake.params.neural),
-    snakemake.wildcards.dataset,
-    snakemake.wildcards.model,
-    snakemake.wildcards.part,
-    int(snakemake.wildcards.seed),
-    snakemake.params.code,
-    snakemake.threads,
-    snakemake.output,
-)
+main(snakemake.input, snakemake.params, snakemake.wildcards, snakemake.threads, snakemake.output)

@@ -21,20 +21,20 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict
+from functools import partial
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from merflow.clip_cache import ClipCache
-from merflow.errors import InputError
+from merflow.clip_cache import ClipCache, cached_result
 from merflow.features.audio import FEATURES, AudioFeatureConfig, audio_statistics, frame_features, load_audio
 from merflow.features.symbolic import SYMBOLIC_FEATURE_NAMES, symbolic_statistics
 from merflow.io import matrix_list_array
 from merflow.ledger import Ledger
 from merflow.logs import Progress
-from merflow.midi import read_notes, read_score
+from merflow.midi import checked_notes, read_score
 from merflow.sources import usable_midi
 from merflow.tokenizers import cp, midi_like, refined_midi_like, remi
 from merflow.tonality import KEY_COLUMNS, estimate_key
@@ -49,9 +49,9 @@ log = logging.getLogger(__name__)
 
 def _symbolic_result(clip_id: str, path: str, cp_rescale: bool) -> dict[str, Any]:
     """Key, statistics and the four tokenizations of one clip (raises InputError)."""
-    notes = read_notes(path, clip_id)
+    score = read_score(path, clip_id)  # parsed once for the key, statistics and REMI
+    notes = checked_notes(score, clip_id, path)
     key = estimate_key(notes)
-    score = read_score(path, clip_id)
     return {
         "key": {
             "key": key.name,
@@ -91,16 +91,10 @@ def symbolic_caches(
     """
     results: dict[str, dict[str, Any]] = {}
     for clip_id, path in usable_midi(midi_index).items():
-        result = cache.get(clip_id, path) if cache is not None else None
-        if result is None:
-            try:
-                result = _symbolic_result(clip_id, path, cp_rescale)
-            except InputError as err:
-                ledger.record(err)
-                continue
-            if cache is not None:
-                cache.put(clip_id, path, result)
-        results[clip_id] = result
+        compute = partial(_symbolic_result, clip_id, path, cp_rescale)
+        result = cached_result(cache, clip_id, path, compute, ledger)
+        if result is not None:
+            results[clip_id] = result
     if cache is not None:
         log.info("symbolic caches: %d clips reused, %d computed", cache.hits, cache.misses)
     ids = list(results)
@@ -149,20 +143,13 @@ def audio_caches(
     clip_ids, frame_sets, stats_rows = [], [], []
     progress = Progress(log, len(audio_paths), "clips", every=25)
     for clip_id, path in audio_paths.items():
-        result = cache.get(clip_id, path) if cache is not None else None
+        result = cached_result(cache, clip_id, path, partial(_audio_result, clip_id, path, cfg), ledger)
+        progress.step()
         if result is None:
-            try:
-                result = _audio_result(clip_id, path, cfg)
-            except InputError as err:
-                ledger.record(err)
-                progress.step()
-                continue
-            if cache is not None:
-                cache.put(clip_id, path, result)
+            continue
         clip_ids.append(clip_id)
         frame_sets.append(result["frames"])
         stats_rows.append({"clip_id": clip_id, **result["statistics"]})
-        progress.step()
     return {"frames": frame_table(clip_ids, frame_sets), "statistics": pd.DataFrame(stats_rows)}
 
 
