@@ -36,10 +36,4 @@ def main(inputs, params, wildcards, outputs) -> None:
 
 
 setup_logging(snakemake.log[0])
-main(
-    snakemake.input.manifest,
-    snakemake.input.features,
-    snakemake.params,
-    snakemake.wildcards,
-    snakemake.output,
-)
+main(snakemake.input, snakemake.params, snakemake.wildcards, snakemake.output)
