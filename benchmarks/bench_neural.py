@@ -1,6 +1,7 @@
 """Seconds per training epoch of every neural model and ablation on this machine (synthetic inputs).
 
 Usage: python benchmarks/bench_neural.py [--preset cpu] [--clips 96] [--threads 2] [--batch 32]
+       [--tokens 1024] [--frames 1300] [--models zhu,zhao_yoshii]
 
 Builds a synthetic dataset of EMOPIA's shapes (``--clips`` training clips, a quarter of that
 for validation and test; 1,024 tokens and 1,300 frames at 43 Hz per clip, every frame
@@ -48,7 +49,7 @@ VOCABS = {
 
 
 def synthetic_tables(
-    n_train: int, tokenizer: str, seed: int = 0
+    n_train: int, tokenizer: str, n_tokens: int = N_TOKENS, n_frames: int = N_FRAMES, seed: int = 0
 ) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
     """Manifest, token table and frame cache of random clips with EMOPIA's sizes."""
     rng = np.random.default_rng(seed)
@@ -59,17 +60,17 @@ def synthetic_tables(
     tokens = pd.DataFrame(
         {
             "clip_id": ids,
-            "tokens": [rng.integers(0, VOCABS[tokenizer], N_TOKENS) for _ in ids],
-            "n_tokens": N_TOKENS,
+            "tokens": [rng.integers(0, VOCABS[tokenizer], n_tokens) for _ in ids],
+            "n_tokens": n_tokens,
         }
     )
     rows = AudioFeatureConfig().feature_rows()
     frames = pd.DataFrame(
         {
             "clip_id": ids,
-            "n_frames": N_FRAMES,
+            "n_frames": n_frames,
             **{
-                name: [list(rng.normal(size=(rows[name], N_FRAMES)).astype(np.float32)) for _ in ids]
+                name: [list(rng.normal(size=(rows[name], n_frames)).astype(np.float32)) for _ in ids]
                 for name in FEATURES
             },
         }
@@ -83,12 +84,28 @@ def main() -> None:
     parser.add_argument("--clips", type=int, default=96, help="training clips")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--tokens", type=int, default=N_TOKENS, help="tokens per clip (= max_tokens)")
+    parser.add_argument("--frames", type=int, default=N_FRAMES, help="frames per clip (= max_frames)")
+    parser.add_argument("--models", default=",".join(MODELS), help="comma-separated subset of the models")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    settings = NeuralSettings(preset=args.preset, epochs=1, patience=1, batch_size=args.batch)
-    print(f"preset {args.preset}, {args.threads} threads, batch {args.batch}, {args.clips} training clips")
-    for name, model in MODELS.items():
-        manifest, tables = synthetic_tables(args.clips, model.get("tokenizer", "midi_like"))
+    settings = NeuralSettings(
+        preset=args.preset,
+        epochs=1,
+        patience=1,
+        batch_size=args.batch,
+        max_tokens=args.tokens,
+        max_frames=args.frames,
+    )
+    print(
+        f"preset {args.preset}, {args.threads} threads, batch {args.batch}, {args.clips} training clips "
+        f"of {args.tokens} tokens and {args.frames} frames"
+    )
+    for name in args.models.split(","):
+        model = MODELS[name]
+        manifest, tables = synthetic_tables(
+            args.clips, model.get("tokenizer", "midi_like"), args.tokens, args.frames
+        )
         started = time.perf_counter()
         run = train_neural(manifest, tables, settings, model, "main", 0, torch.device("cpu"))
         seconds = time.perf_counter() - started
