@@ -37,8 +37,12 @@ def test_workflow_schema_is_the_package_schema(repo_root):
 
 
 def test_invalid_values_are_rejected_with_the_key():
+    with pytest.raises(ValueError, match="splits"):
+        load_config(overrides={"emopia": {"splits": ["random"]}})
+    with pytest.raises(ValueError, match="splits"):
+        load_config(overrides={"emopia": {"splits": ["official", "official"]}})
     with pytest.raises(ValueError, match="split"):
-        load_config(overrides={"emopia": {"split": "random"}})
+        load_config(overrides={"emopia": {"split": "official"}})  # the old key: a clear error
     with pytest.raises(ValueError, match="n_mfcc"):
         load_config(overrides={"features": {"audio": {"n_mfcc": 40, "n_mels": 23}}})
     with pytest.raises(ValueError):

@@ -168,7 +168,7 @@ def test_atomic_write_killed_midway_leaves_no_output_and_the_next_write_cleans_u
 
 N_WRITERS = 8
 TRACKING_CONFIG = {"datasets": ["demo"], "seeds": list(range(N_WRITERS))}
-SPLITS = {"demo": "song_disjoint"}
+SPLITS = {"demo/main": "song_disjoint"}
 
 
 def run_info(k: int) -> dict:

@@ -29,3 +29,17 @@ def test_fold_partition_rotates_test_and_validation():
         split_for_part(manifest, "fold3")
     with pytest.raises(ValueError, match="unknown partition"):
         split_for_part(manifest, "holdout")
+
+
+def test_named_split_partition_reads_its_column():
+    manifest = pd.DataFrame(
+        {
+            "split": ["train", "test", "val"],
+            "split_official": ["train", "test", "val"],
+            "split_midibert": ["test", "train", "train"],
+        }
+    )
+    assert split_for_part(manifest, "midibert").tolist() == ["test", "train", "train"]
+    assert split_for_part(manifest, "official").tolist() == ["train", "test", "val"]
+    with pytest.raises(ValueError, match=r"\['midibert', 'official'\]"):
+        split_for_part(manifest, "random")

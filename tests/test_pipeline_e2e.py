@@ -98,3 +98,23 @@ def test_html_report_gathers_tables_and_figures(demo_run, repo_root):
     assert result.returncode == 0, result.stderr[-3000:]
     report = (demo_run / "report.html").read_text(errors="replace")
     assert "demo_song_disjoint" in report and "confusion" in report
+
+
+def test_every_configured_emopia_split_gets_its_runs_and_table(tmp_path, repo_root, shared_data):
+    """EMOPIA with both published splits: one run folder and one table per split."""
+    config = {
+        "datasets": ["emopia"],
+        "seeds": [0],
+        "data_mirror": str(shared_data),
+        "emopia": {"splits": ["official", "midibert"]},
+        "models": {"lr": {"estimator": "logistic_regression", "features": "symbolic", "source": "oracle"}},
+    }
+    prepare_workdir(tmp_path, repo_root, config)
+    tables = ["results/tables/emopia_official.csv", "results/tables/emopia_midibert.csv"]
+    result = run_snakemake(tmp_path, repo_root, *tables)
+    assert result.returncode == 0, result.stderr[-5000:]
+    for split, n_test in (("official", 86), ("midibert", 107)):
+        table = pd.read_csv(tmp_path / f"results/tables/emopia_{split}.csv")
+        assert table["split"].tolist() == [split] and table["parts"].tolist() == [split]
+        predictions = pd.read_parquet(tmp_path / f"results/emopia/models/lr/{split}/seed0/predictions.parquet")
+        assert (predictions["split"] == "test").sum() == n_test

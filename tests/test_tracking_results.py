@@ -20,7 +20,7 @@ def run_info(model: str, seed: int, accuracy: float) -> dict:
     return {
         "dataset": "emopia",
         "model": model,
-        "part": "main",
+        "part": "official",
         "seed": seed,
         "settings": {
             "estimator": "logistic_regression",
@@ -79,11 +79,11 @@ def test_mlflow_logging_is_idempotent(tmp_path):
     paths = write_runs(tmp_path / "runs", [run_info("m", 0, 0.6), run_info("m", 1, 0.7)])
     config = {"seeds": [0, 1]}
     first = log_runs(
-        [RunRecord(p) for p in paths], db, tmp_path / "artifacts", config, {"emopia": "official"}
+        [RunRecord(p) for p in paths], db, tmp_path / "artifacts", config, {"emopia/official": "official"}
     )
     assert [r["status"] for r in first] == ["logged", "logged"]
     again = log_runs(
-        [RunRecord(p) for p in paths], db, tmp_path / "artifacts", config, {"emopia": "official"}
+        [RunRecord(p) for p in paths], db, tmp_path / "artifacts", config, {"emopia/official": "official"}
     )
     assert [r["status"] for r in again] == ["already_logged", "already_logged"]
 

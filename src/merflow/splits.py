@@ -3,8 +3,9 @@
 Conventions
 -----------
 A *partition* (``part``) names one train/val/test assignment of a dataset's clips:
-``main`` is the manifest's own ``split`` column (EMOPIA official or MIDI-BERT split, the
-demo's song-disjoint split); ``fold<k>`` is fold ``k`` of a k-fold cross-validation
+``main`` is the manifest's own ``split`` column (the demo's song-disjoint split); a split
+name such as ``official`` or ``midibert`` is the manifest's ``split_<name>`` column (EMOPIA
+carries both published splits); ``fold<k>`` is fold ``k`` of a k-fold cross-validation
 (VGMIDI): fold ``k`` is test, fold ``k+1 mod K`` is validation, the rest is train.
 """
 
@@ -23,7 +24,10 @@ def split_for_part(manifest: pd.DataFrame, part: str) -> pd.Series:
         return manifest["split"]
     match = FOLD_PATTERN.fullmatch(part)
     if match is None:
-        raise ValueError(f"unknown partition {part!r}: expected 'main' or 'fold<k>'")
+        if f"split_{part}" in manifest.columns:
+            return manifest[f"split_{part}"]
+        named = sorted(c.removeprefix("split_") for c in manifest.columns if c.startswith("split_"))
+        raise ValueError(f"unknown partition {part!r}: expected 'main', 'fold<k>' or a split of {named}")
     if "fold" not in manifest.columns:
         raise ValueError(f"partition {part!r} needs a 'fold' column in the manifest")
     k = int(match.group(1))

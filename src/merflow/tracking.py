@@ -119,7 +119,8 @@ def log_runs(
         db: SQLite database file.
         artifacts_root: folder under which each experiment keeps its artifacts.
         config: the resolved pipeline config (logged as params; part of the content hash).
-        splits: split name of each dataset, for experiment names.
+        splits: ``{"<dataset>/<part>": split}``: the split each trained partition is reported on
+            (experiment names).
     """
     client = _client(db)
     artifacts_root = Path(artifacts_root)
@@ -141,7 +142,7 @@ def _log_run(
 
     info = record.load()
     dataset, model, part, seed = info["dataset"], info["model"], info["part"], info["seed"]
-    split = splits[dataset]
+    split = splits[f"{dataset}/{part}"]
     run_key = f"{dataset}/{split}/{model}/{part}/seed{seed}"
     digest = content_hash(record.metrics_path, config)
     experiment_id = _experiment_id(client, f"merflow/{dataset}/{split}", artifacts_root)

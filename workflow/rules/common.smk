@@ -21,7 +21,7 @@ wildcard_constraints:
     dataset="|".join(["demo", "emopia", "vgmidi"]),
     shard=r"\d+",
     seed=r"\d+",
-    part=r"main|fold\d+",
+    part=r"main|official|midibert|fold\d+",
     source=r"[a-z_]+",
     model=r"[A-Za-z0-9_]+",
     backend=r"[a-z_]+",
@@ -57,19 +57,36 @@ def transcription_shards(wildcards):
 
 
 def parts_of(dataset):
-    """Evaluation partitions: k folds for VGMIDI, one split elsewhere."""
+    """Training partitions: k folds for VGMIDI, each configured split for EMOPIA, else `main`."""
     if dataset == "vgmidi":
         return [f"fold{k}" for k in range(config["vgmidi"]["n_folds"])]
+    if dataset == "emopia":
+        return list(config["emopia"]["splits"])
     return ["main"]
 
 
-def split_name(dataset):
-    """The split a dataset's results are reported on (file names and table rows)."""
+def splits_of(dataset):
+    """The splits a dataset's results are reported on, one table each (file names, rows)."""
     if dataset == "emopia":
-        return config["emopia"]["split"]
+        return list(config["emopia"]["splits"])
     if dataset == "vgmidi":
-        return f"{config['vgmidi']['n_folds']}fold"
-    return "song_disjoint"
+        return [f"{config['vgmidi']['n_folds']}fold"]
+    return ["song_disjoint"]
+
+
+def parts_in(dataset, split):
+    """The partitions whose runs make up the table of ``dataset``/``split``."""
+    return [split] if dataset == "emopia" else parts_of(dataset)
+
+
+def split_of_part():
+    """``{"<dataset>/<part>": split}`` for every trained partition (MLflow experiments)."""
+    return {
+        f"{dataset}/{part}": split
+        for dataset in config["datasets"]
+        for split in splits_of(dataset)
+        for part in parts_in(dataset, split)
+    }
 
 
 def models_for(dataset):
@@ -184,12 +201,13 @@ def model_features(wildcards):
     return f"results/{wildcards.dataset}/features/symbolic/{model['source']}/statistics.parquet"
 
 
-def run_dirs(dataset):
+def run_dirs(dataset, split=None):
+    """Run folders of ``dataset``: of one reported split, or of all of them."""
     return expand(
         "results/{dataset}/models/{model}/{part}/seed{seed}",
         dataset=dataset,
         model=models_for(dataset),
-        part=parts_of(dataset),
+        part=parts_of(dataset) if split is None else parts_in(dataset, split),
         seed=config["seeds"],
     )
 
@@ -264,8 +282,9 @@ def all_ledgers(wildcards=None):
 
 def result_tables():
     return [
-        f"results/tables/{dataset}_{split_name(dataset)}.{ext}"
+        f"results/tables/{dataset}_{split}.{ext}"
         for dataset in config["datasets"]
+        for split in splits_of(dataset)
         for ext in ("md", "csv")
     ]
 
@@ -300,17 +319,19 @@ def stage_report_outputs():
         if audio_stage_needed(dataset):
             outputs.append(f"results/tables/{dataset}_audio_coverage.csv")
         if audio_stage_needed(dataset) and amt_backends_for(dataset):
+            outputs.append(f"results/tables/{dataset}_amt.csv")
             outputs += [
-                f"results/tables/{dataset}_amt.csv",
-                f"results/plots/{dataset}_{split_name(dataset)}_amt_vs_accuracy.png",
+                f"results/plots/{dataset}_{split}_amt_vs_accuracy.png"
+                for split in splits_of(dataset)
             ]
     return outputs
 
 
 def get_final_output():
     probing = [
-        f"results/plots/{dataset}_{split_name(dataset)}_probing.png"
+        f"results/plots/{dataset}_{split}_probing.png"
         for dataset in probed_datasets()
+        for split in splits_of(dataset)
     ]
     return [
         *result_tables(),
@@ -341,8 +362,18 @@ def model_settings(wildcards):
 
 
 def dataset_metrics(wildcards):
-    return metrics_files(wildcards.dataset)
+    return [
+        f"{run}/metrics.json" for run in run_dirs(wildcards.dataset, wildcards.split)
+    ]
 
 
 def dataset_predictions(wildcards):
-    return [f"{run}/predictions.parquet" for run in run_dirs(wildcards.dataset)]
+    return [
+        f"{run}/predictions.parquet"
+        for run in run_dirs(wildcards.dataset, wildcards.split)
+    ]
+
+
+def probe_part(wildcards):
+    """The partition the probing heads are trained on: the split's first."""
+    return parts_in(wildcards.dataset, wildcards.split)[0]

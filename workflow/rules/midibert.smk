@@ -119,6 +119,7 @@ rule probe_midibert:
     params:
         midibert=config["midibert"],
         injection=mofi_injection,
+        part=probe_part,
         seed=config["seeds"][0],
         code=code_version("merflow.probing"),
     script:

@@ -35,7 +35,7 @@ rule mlflow_log:
     params:
         db=config["mlflow"]["db"],
         config=config,
-        splits={dataset: split_name(dataset) for dataset in config["datasets"]},
+        splits=split_of_part(),
         code=code_version("merflow.tracking"),
     script:
         "../scripts/mlflow_log.py"

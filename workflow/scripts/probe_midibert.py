@@ -12,14 +12,23 @@ from merflow.probing import plot_probing, probe_layers
 from merflow.torch_utils import select_device, set_threads
 
 
-def main(inputs, midibert: dict, injection: str, seed: int, threads: int, dataset: str, split: str, outputs):
+def main(
+    inputs,
+    midibert: dict,
+    injection: str,
+    part: str,
+    seed: int,
+    threads: int,
+    dataset: str,
+    split: str,
+    outputs,
+):
     set_threads(threads)
     encoder = load_midibert_checkpoint(
         midibert["checkpoint"] or inputs.encoder, MidiBertConfig.preset(midibert["preset"])
     )
     settings = FinetuneSettings.from_config(midibert["finetune"])
     manifest = read_manifest(inputs.manifest)
-    part = "fold0" if "fold" in manifest.columns else "main"
     sets, _ = partition_chunks(
         manifest, pd.read_parquet(inputs.tokens), pd.read_parquet(inputs.key_table), part, settings.max_len
     )
@@ -40,6 +49,7 @@ main(
     snakemake.input,
     dict(snakemake.params.midibert),
     snakemake.params.injection,
+    snakemake.params.part,
     snakemake.params.seed,
     snakemake.threads,
     snakemake.wildcards.dataset,
