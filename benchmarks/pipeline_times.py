@@ -5,9 +5,11 @@ Usage: python benchmarks/pipeline_times.py [WORKDIR] [--rules train_mofi pretrai
 Every rule writes ``results/benchmarks/...tsv`` (Snakemake's ``benchmark:``: wall seconds
 ``s``, CPU seconds, memory). This script groups them per dataset by job kind: training and
 evaluation jobs (``<dataset>/train/<model>_<part>_seed<k>.tsv``) by model, other jobs by
-file name, and prints the number of jobs, total wall minutes, and the mean and maximum per
-job: the figures behind the time budgets in the README. Jobs run one at a time with ``gpu=1``, so the sum of
-the training jobs is the training wall time of the table.
+file name, and prints the number of jobs, total wall minutes, the mean and maximum per job,
+and the span (first start to last end: a file's modification time is its job's end, minus
+``s`` its start): the figures behind the time budgets in the README. With one job at a
+time (``gpu=1``) the total is the wall time of a group; with jobs running side by side the
+span is (for a group run in one invocation).
 """
 
 from __future__ import annotations
@@ -31,8 +33,9 @@ def benchmark_table(workdir: Path) -> pd.DataFrame:
         nested = len(relative.parts) > 2
         group = f"{relative.parts[1]} {path.stem.rsplit('_', 2)[0]}" if nested else path.stem
         seconds = float(pd.read_csv(path, sep="\t")["s"].iloc[-1])
-        rows.append({"dataset": dataset, "group": group, "job": path.stem, "s": seconds})
-    return pd.DataFrame(rows, columns=["dataset", "group", "job", "s"])
+        end = path.stat().st_mtime
+        rows.append({"dataset": dataset, "group": group, "job": path.stem, "s": seconds, "end": end})
+    return pd.DataFrame(rows, columns=["dataset", "group", "job", "s", "end"])
 
 
 def main() -> None:
@@ -42,9 +45,12 @@ def main() -> None:
     table = benchmark_table(args.workdir)
     if table.empty:
         raise SystemExit(f"no benchmark files under {args.workdir / 'results/benchmarks'}")
-    summary = table.groupby(["dataset", "group"])["s"].agg(["count", "sum", "mean", "max"])
+    table["start"] = table["end"] - table["s"]
+    groups = table.groupby(["dataset", "group"])
+    summary = groups["s"].agg(["count", "sum", "mean", "max"])
     summary["sum"] /= SECONDS_PER_MINUTE
-    summary.columns = ["jobs", "total min", "mean s", "max s"]
+    summary["span"] = (groups["end"].max() - groups["start"].min()) / SECONDS_PER_MINUTE
+    summary.columns = ["jobs", "total min", "mean s", "max s", "span min"]
     print(summary.round(1).to_string())
     print(f"\nall jobs: {len(table)}, {table['s'].sum() / SECONDS_PER_MINUTE:.1f} min of job wall time")
 
