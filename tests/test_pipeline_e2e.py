@@ -116,5 +116,6 @@ def test_every_configured_emopia_split_gets_its_runs_and_table(tmp_path, repo_ro
     for split, n_test in (("official", 86), ("midibert", 107)):
         table = pd.read_csv(tmp_path / f"results/tables/emopia_{split}.csv")
         assert table["split"].tolist() == [split] and table["parts"].tolist() == [split]
-        predictions = pd.read_parquet(tmp_path / f"results/emopia/models/lr/{split}/seed0/predictions.parquet")
+        run = tmp_path / f"results/emopia/models/lr/{split}/seed0"
+        predictions = pd.read_parquet(run / "predictions.parquet")
         assert (predictions["split"] == "test").sum() == n_test
