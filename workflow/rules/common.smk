@@ -212,8 +212,8 @@ def run_dirs(dataset, split=None):
     )
 
 
-def metrics_files(dataset):
-    return [f"{run}/metrics.json" for run in run_dirs(dataset)]
+def metrics_files(dataset, split=None):
+    return [f"{run}/metrics.json" for run in run_dirs(dataset, split)]
 
 
 def all_metrics(wildcards=None):
@@ -362,9 +362,7 @@ def model_settings(wildcards):
 
 
 def dataset_metrics(wildcards):
-    return [
-        f"{run}/metrics.json" for run in run_dirs(wildcards.dataset, wildcards.split)
-    ]
+    return metrics_files(wildcards.dataset, wildcards.split)
 
 
 def dataset_predictions(wildcards):
