@@ -1,6 +1,6 @@
 """Wall time of a finished pipeline run, per rule and dataset, from Snakemake's benchmark files.
 
-Usage: python benchmarks/pipeline_times.py [WORKDIR] [--rules train_mofi pretrain_midibert ...]
+Usage: python benchmarks/pipeline_times.py [WORKDIR]
 
 Every rule writes ``results/benchmarks/...tsv`` (Snakemake's ``benchmark:``: wall seconds
 ``s``, CPU seconds, memory). This script groups them per dataset by job kind: training and
