@@ -85,6 +85,26 @@ def test_basic_pitch_recovers_arpeggio(basic_pitch, arpeggio_wav):
     assert notes.velocity.min() >= 1 and notes.velocity.max() <= 127
 
 
+def test_basic_pitch_notes_equal_basic_pitch_predict(basic_pitch, arpeggio_wav):
+    """Our windowing, one-thread session and decoding give basic-pitch's own notes."""
+    from basic_pitch import ICASSP_2022_MODEL_PATH
+    from basic_pitch.inference import predict
+
+    notes = basic_pitch.transcribe(arpeggio_wav, "arp")
+    _, _, events = predict(arpeggio_wav, ICASSP_2022_MODEL_PATH)
+    expected = sorted((round(start, 4), pitch) for start, _, pitch, _, _ in events)
+    assert sorted(zip(np.round(notes.onset, 4).tolist(), notes.pitch.tolist(), strict=True)) == expected
+
+
+def test_basic_pitch_session_takes_one_core_without_spinning(basic_pitch, arpeggio_wav):
+    from merflow.transcription.basic_pitch import _model
+
+    basic_pitch.transcribe(arpeggio_wav, "arp")
+    options = _model().model.get_session_options()
+    assert options.intra_op_num_threads == 1
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+
+
 def test_silence_gives_no_notes(basic_pitch, silent_wav):
     with pytest.raises(InputError) as info:
         basic_pitch.transcribe(silent_wav, "quiet")

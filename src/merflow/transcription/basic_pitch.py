@@ -12,7 +12,10 @@ clipped to 1..127. Pitch bends are not computed (they do not change the notes).
 
 basic-pitch is imported lazily, once, with its import-time warnings (CoreML / TFLite /
 TensorFlow not installed) silenced and without letting them configure the root logger; the
-ONNX session is created once per process and shared by all transcribers.
+ONNX session is created once per process and shared by all transcribers. It runs on
+:data:`ONNX_THREADS` thread without spin-waiting, the one core a transcription job reserves
+(``threads: 1``; more cores = more shards): ONNX Runtime's default, one spinning thread per
+core, would take the cores of the jobs running beside it.
 
 Failure behaviour: a missing file raises :class:`~merflow.errors.InputError` with reason
 ``missing_file``; a file that cannot be decoded as audio (or decodes to nothing) raises
@@ -44,6 +47,8 @@ N_OVERLAPPING_FRAMES = 30
 WINDOWS_PER_BATCH = 16
 #: Velocity range of a MIDI note-on that sounds.
 MIN_VELOCITY, MAX_VELOCITY = 1, 127
+#: Intra-op threads of the ONNX session (the transcription job's one core).
+ONNX_THREADS = 1
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +83,19 @@ def _model() -> Any:
     model = bp.inference.Model(path)
     if model.model_type != bp.inference.Model.MODEL_TYPES.ONNX:  # pragma: no cover - needs TF etc.
         raise RuntimeError(f"basic-pitch loaded {path} as {model.model_type}, expected ONNX")
+    model.model = _onnx_session(path)  # basic-pitch's own session uses every core
     return model
+
+
+def _onnx_session(path: Path) -> Any:
+    """An ONNX Runtime CPU session of ``path`` on :data:`ONNX_THREADS` thread(s), no spin-waiting."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = ONNX_THREADS
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
 
 
 def load_audio(audio_path: Path, item: str) -> np.ndarray:
