@@ -75,16 +75,20 @@ def main() -> None:
         notes = transcriber.transcribe(wav, "bench")
         warmup = time.perf_counter() - tic
         runs = []
+        cpu_start = time.process_time()
         for _ in range(args.repeats):
             tic = time.perf_counter()
             transcriber.transcribe(wav, "bench")
             runs.append(time.perf_counter() - tic)
+        cores = (time.process_time() - cpu_start) / sum(runs)  # this process only (not transkun's worker)
         print(f"{args.backend}: audio {args.seconds:.1f} s synthetic piano, {len(notes)} notes transcribed")
         print(f"warm-up (includes model load): {warmup:.2f} s, RTF {warmup / args.seconds:.4f}")
         print(
             f"realtime factor over {args.repeats} runs: best {min(runs) / args.seconds:.4f}, "
             f"median {statistics.median(runs) / args.seconds:.4f}"
         )
+        if args.backend == "basic_pitch":
+            print(f"cores used (CPU seconds per wall second): {cores:.2f}")
         if args.backend == "transkun":
             transcriber.close()
             return
