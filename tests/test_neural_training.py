@@ -5,14 +5,18 @@ import pandas as pd
 import pytest
 import torch
 
+from merflow.config import input_source, neural_input_tables, uses_audio
 from merflow.features.audio import FEATURES, AudioFeatureConfig
+from merflow.models import zhao_yoshii, zhu
 from merflow.neural_training import (
     MissingFeatureError,
     NeuralSettings,
+    _model_config,
     crop_frames,
     frame_columns_for,
     pad_frames,
     pad_tokens,
+    required_inputs,
     train_neural,
     training_batches,
 )
@@ -126,6 +130,35 @@ def test_an_ablation_reads_only_the_inputs_of_its_branches():
     settings = {**MODELS["zhao_yoshii"], "ablation": "symbolic_only"}
     run = train_neural(manifest, {"tokens": inputs["tokens"]}, SETTINGS, settings, "main", 0, CPU)
     assert run.history["missing"] == {"tokens": 0} and len(run.predictions) == 12
+
+
+ESTIMATOR_ABLATIONS = [(name, "full") for name in ("lstm_attn", "short_chunk_resnet")] + [
+    (name, ablation)
+    for name, module in (("zhao_yoshii", zhao_yoshii), ("zhu", zhu))
+    for ablation in module.ABLATIONS
+]
+
+
+@pytest.mark.parametrize(("estimator", "ablation"), ESTIMATOR_ABLATIONS)
+def test_the_dag_gives_each_ablation_exactly_the_inputs_its_branches_read(estimator, ablation):
+    settings = {**MODELS[estimator], "ablation": ablation, "features": "neural", "source": "oracle"}
+    built = required_inputs(_model_config(SETTINGS, settings, ROWS))
+    assert neural_input_tables(settings) == built
+
+
+@pytest.mark.parametrize(
+    ("ablation", "source", "shown_source", "audio"),
+    [
+        ("full", "oracle", "oracle", True),  # chroma and MFCC branches read audio
+        ("symbolic_only", "oracle", "oracle", False),  # the dataset's MIDI only
+        ("chroma_only", "oracle", "audio", True),  # no notes: its MIDI source is not an input
+        ("symbolic_only", "basic_pitch", "basic_pitch", True),  # notes transcribed from audio
+    ],
+)
+def test_table_source_and_audio_follow_the_enabled_branches(ablation, source, shown_source, audio):
+    settings = {**MODELS["zhao_yoshii"], "ablation": ablation, "features": "neural", "source": source}
+    assert input_source(settings) == shown_source
+    assert uses_audio(settings) is audio
 
 
 def test_stft_input_ablation_trains_on_the_stft_rows():

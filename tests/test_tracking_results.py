@@ -100,6 +100,28 @@ def test_mlflow_logging_is_idempotent(tmp_path):
     assert [m.value for m in sorted(history, key=lambda m: m.step)] == [0.5, 0.6]
 
 
+def test_a_changed_run_supersedes_its_earlier_logging(tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    db = tmp_path / "mlflow.db"
+    init_store(db)
+    (path,) = write_runs(tmp_path / "runs", [run_info("m", 0, 0.6)])
+    splits = {"emopia/official": "official"}
+    (first,) = log_runs([RunRecord(path)], db, tmp_path / "artifacts", {"seeds": [0]}, splits)
+    (second,) = log_runs([RunRecord(path)], db, tmp_path / "artifacts", {"seeds": [0, 1]}, splits)
+    assert second["status"] == "logged" and second["superseded"] == 1
+
+    client = MlflowClient(tracking_uri=tracking_uri(db))
+    experiment = client.get_experiment_by_name("merflow/emopia/official")
+    active = client.search_runs([experiment.experiment_id])
+    assert [run.info.run_id for run in active] == [second["run_id"]]
+    old = client.get_run(first["run_id"])
+    assert old.info.lifecycle_stage == "deleted"
+    assert old.data.tags["merflow.superseded_by"] == second["run_id"]
+    (again,) = log_runs([RunRecord(path)], db, tmp_path / "artifacts", {"seeds": [0, 1]}, splits)
+    assert again == {**second, "status": "already_logged", "superseded": 0}
+
+
 def test_paired_comparisons_per_seed():
     from merflow.results import paired_comparisons
 

@@ -25,12 +25,41 @@ AUDIO_NEURAL_ESTIMATORS = ("short_chunk_resnet", "zhao_yoshii", "zhu")
 TOKEN_NEURAL_ESTIMATORS = ("lstm_attn", "zhao_yoshii", "zhu")
 
 
+#: The input table a single-branch ablation no longer reads: (estimator, ablation) -> table.
+#: ``tests/test_neural_training.py`` checks it against the built models' enabled branches.
+ABLATION_UNREAD_INPUT = {
+    ("zhao_yoshii", "symbolic_only"): "frames",
+    ("zhao_yoshii", "chroma_only"): "tokens",
+    ("zhao_yoshii", "mfcc_only"): "tokens",
+    ("zhu", "symbolic_only"): "frames",
+    ("zhu", "acoustic_only"): "tokens",
+}
+
+
+def neural_input_tables(model: dict[str, Any]) -> tuple[str, ...]:
+    """Input tables (``tokens``, ``frames``) a neural model's enabled branches read; () if not neural."""
+    estimator = model["estimator"]
+    unread = ABLATION_UNREAD_INPUT.get((estimator, model.get("ablation", "full")))
+    tables = {"tokens": TOKEN_NEURAL_ESTIMATORS, "frames": AUDIO_NEURAL_ESTIMATORS}
+    return tuple(name for name, readers in tables.items() if estimator in readers and name != unread)
+
+
+def reads_symbolic(model: dict[str, Any]) -> bool:
+    """True when a model reads notes (symbolic statistics, CP or neural tokens) of its ``source``."""
+    return model["features"] in ("symbolic", "cp") or "tokens" in neural_input_tables(model)
+
+
+def input_source(model: dict[str, Any]) -> str:
+    """The model's ``source`` (``oracle`` or an AMT backend) if it reads notes, else ``audio``."""
+    return model["source"] if reads_symbolic(model) else "audio"
+
+
 def uses_audio(model: dict[str, Any]) -> bool:
     """True when a model's input comes from audio (audio features, a transcription, audio frames)."""
     return (
         model["features"] == "audio"
-        or model["source"] != "oracle"
-        or model["estimator"] in AUDIO_NEURAL_ESTIMATORS
+        or "frames" in neural_input_tables(model)
+        or (reads_symbolic(model) and model["source"] != "oracle")
     )
 
 

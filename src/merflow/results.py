@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from merflow.config import uses_audio
+from merflow.config import input_source, uses_audio
 from merflow.evaluation import HEADLINE_METRICS, mcnemar_test, summarize
 from merflow.plots import png_figure
 
@@ -80,7 +80,7 @@ def results_table(
             "model": model,
             "estimator": first["settings"]["estimator"],
             "features": first["settings"]["features"],
-            "source": first["settings"]["source"],
+            "source": input_source(first["settings"]),
             "audio_source": audio_source if uses_audio(first["settings"]) else "-",
             "seeds": ",".join(str(s) for s in sorted({r["seed"] for r in model_runs})),
             "parts": ",".join(sorted({r["part"] for r in model_runs})),

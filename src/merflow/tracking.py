@@ -8,7 +8,10 @@ Conventions
   ``merflow.seed``, ``merflow.run_key`` (all of these joined) and
   ``merflow.content_hash`` (hash of the run's metrics file and the resolved config).
 - Logging is idempotent: a run whose key and content hash are already in the store is
-  skipped, so rerunning the logging job after a partial rerun only adds what changed.
+  skipped, so rerunning the logging job after a partial rerun only adds what changed. A
+  run whose content changed (new metrics, or a changed config) is logged anew and its
+  earlier runs are soft-deleted, tagged ``merflow.superseded_by``: the active runs are one
+  per model x partition x seed.
 - The store is created by :func:`init_store` in its own job before anything else writes;
   the pipeline then logs every run from one job (:func:`log_runs`).
 - Concurrent writers are still safe: every write (store creation, and each run's check,
@@ -151,7 +154,14 @@ def _log_run(
         [experiment_id], filter_string=f"{same} and attributes.status = 'FINISHED'", max_results=1
     )
     if existing:
-        return {"run_key": run_key, "run_id": existing[0].info.run_id, "status": "already_logged"}
+        run_id = existing[0].info.run_id
+        superseded = _supersede(client, experiment_id, run_key, run_id)
+        return {
+            "run_key": run_key,
+            "run_id": run_id,
+            "status": "already_logged",
+            "superseded": len(superseded),
+        }
     for stale in client.search_runs([experiment_id], filter_string=same):
         log.warning("deleting run %s of %s, left half-logged by a killed writer", stale.info.run_id, run_key)
         client.delete_run(stale.info.run_id)
@@ -196,8 +206,26 @@ def _log_run(
         if path.is_file():
             client.log_artifact(run_id, str(path))
     client.set_terminated(run_id)
-    log.info("logged %s as run %s", run_key, run_id)
-    return {"run_key": run_key, "run_id": run_id, "status": "logged"}
+    superseded = _supersede(client, experiment_id, run_key, run_id)
+    log.info("logged %s as run %s (superseding %d earlier)", run_key, run_id, len(superseded))
+    return {"run_key": run_key, "run_id": run_id, "status": "logged", "superseded": len(superseded)}
+
+
+def _supersede(client, experiment_id: str, run_key: str, run_id: str) -> list[str]:
+    """Soft-delete the other runs of ``run_key`` (earlier content), tagged with their successor.
+
+    They stay restorable (``mlflow runs restore``) until ``mlflow gc``; the active runs of an
+    experiment are then exactly one per model x partition x seed.
+    """
+    earlier = [
+        run.info.run_id
+        for run in client.search_runs([experiment_id], filter_string=f"tags.`merflow.run_key` = '{run_key}'")
+        if run.info.run_id != run_id
+    ]
+    for old_id in earlier:
+        client.set_tag(old_id, "merflow.superseded_by", run_id)
+        client.delete_run(old_id)
+    return earlier
 
 
 def _param_value(value: Any) -> str:

@@ -4,8 +4,8 @@
 from pathlib import Path
 
 from merflow.config import (
-    AUDIO_NEURAL_ESTIMATORS,
-    TOKEN_NEURAL_ESTIMATORS,
+    neural_input_tables,
+    reads_symbolic,
     uses_audio,
     validate_config,
 )
@@ -164,11 +164,12 @@ def neural_input_files(dataset, model_name):
     """Manifest, token table (token models) and audio frame cache (audio models) of a neural model."""
     model = config["models"][model_name]
     inputs = {"manifest": f"resources/{dataset}/manifest.parquet"}
-    if model["estimator"] in TOKEN_NEURAL_ESTIMATORS:
+    tables = neural_input_tables(model)
+    if "tokens" in tables:
         inputs["tokens"] = (
             f"results/{dataset}/features/symbolic/{model['source']}/tokens_{model['tokenizer']}.parquet"
         )
-    if model["estimator"] in AUDIO_NEURAL_ESTIMATORS:
+    if "frames" in tables:
         inputs["frames"] = f"results/{dataset}/features/audio/frames.parquet"
     if zhu_pretrained(model):
         inputs["pretrained"] = (
@@ -226,8 +227,7 @@ def symbolic_sources_for(dataset):
         {
             config["models"][name]["source"]
             for name in models_for(dataset)
-            if config["models"][name]["features"] in ("symbolic", "cp")
-            or config["models"][name]["estimator"] in TOKEN_NEURAL_ESTIMATORS
+            if reads_symbolic(config["models"][name])
         }
     )
 
