@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -119,3 +122,32 @@ def test_every_configured_emopia_split_gets_its_runs_and_table(tmp_path, repo_ro
         run = tmp_path / f"results/emopia/models/lr/{split}/seed0"
         predictions = pd.read_parquet(run / "predictions.parquet")
         assert (predictions["split"] == "test").sum() == n_test
+
+
+def test_editing_a_mirrored_dataset_file_reruns_its_manifest(tmp_path, repo_root, shared_data):
+    """Mirrored files are inputs of the manifest rule: touching one reruns it, nothing else does."""
+    mirror = tmp_path / "mirror"
+    shutil.copytree(shared_data / "vgmidi", mirror / "vgmidi")
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    config = {
+        "datasets": ["vgmidi"],
+        "seeds": [0],
+        "data_mirror": str(mirror),
+        "models": {"lr": {"estimator": "logistic_regression", "features": "symbolic", "source": "oracle"}},
+    }
+    prepare_workdir(workdir, repo_root, config)
+    target = "resources/vgmidi/manifest.parquet"
+    assert run_snakemake(workdir, repo_root, target).returncode == 0
+    unchanged = run_snakemake(workdir, repo_root, target, "--dry-run")
+    assert "Nothing to be done" in unchanged.stdout + unchanged.stderr
+
+    edited = sorted((mirror / "vgmidi").rglob("*.mid"))[0]
+    edited.chmod(0o644)
+    with edited.open("ab") as midi:  # new content (Snakemake skips a newer file of equal checksum)
+        midi.write(b"\0")
+    later = time.time() + 60  # and newer than the manifest
+    os.utime(edited, (later, later))
+    rerun = run_snakemake(workdir, repo_root, target, "--dry-run")
+    output = rerun.stdout + rerun.stderr
+    assert "rule vgmidi_manifest" in output and edited.name in output

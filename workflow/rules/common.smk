@@ -108,6 +108,26 @@ def models_regex(estimators):
     return "|".join(names) if names else NEVER
 
 
+def files_under(folder):
+    """Every file under ``folder`` (recursively, sorted); [] if it is empty or absent."""
+    root = Path(folder) if folder else None
+    if root is None or not root.is_dir():
+        return []
+    return sorted(str(path) for path in root.rglob("*") if path.is_file())
+
+
+def mirror_files(name):
+    """The files of dataset folder ``name`` in the local mirror ([] without a mirror).
+
+    Declared as inputs of the rule that reads the folder, so that editing, adding or
+    removing a mirrored file reruns it and what depends on it. A missing folder gives [],
+    and the job's own clear error (see ``merflow.datasets.archive``).
+    """
+    return (
+        files_under(Path(config["data_mirror"]) / name) if config["data_mirror"] else []
+    )
+
+
 def eval_manifests(wildcards=None):
     """Manifests of the evaluation datasets whose test music pretraining must not see."""
     return expand(

@@ -22,6 +22,8 @@ rule demo_dataset:
 
 
 rule emopia_manifest:
+    input:
+        mirror_files("emopia"),
     output:
         manifest="resources/emopia/manifest.parquet",
         ledger="results/emopia/ledger/manifest.csv",
@@ -41,6 +43,8 @@ rule emopia_manifest:
 
 
 rule vgmidi_manifest:
+    input:
+        mirror_files("vgmidi"),
     output:
         manifest="resources/vgmidi/manifest.parquet",
         ledger="results/vgmidi/ledger/manifest.csv",

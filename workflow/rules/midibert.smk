@@ -6,6 +6,8 @@
 rule pretrain_manifest:
     input:
         manifests=eval_manifests,
+        corpora=mirror_files("pretrain"),
+        user=files_under(config["midibert"]["pretrain"]["user_dir"]),
     output:
         manifest="results/pretrain/manifest.parquet",
         dropped="results/pretrain/dropped.parquet",
