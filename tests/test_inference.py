@@ -57,9 +57,18 @@ SETTINGS = {
 PROBABILITY_TOLERANCE = 1e-6
 
 
+class _NamedList(SimpleNamespace):
+    """Stand-in for Snakemake's named input/output lists: attributes and ``items()``."""
+
+    def items(self):
+        return vars(self).items()
+
+
 def _run_pipeline_script(script: Path, **fields: object) -> None:
-    """Run a Snakemake script of workflow/scripts with a stand-in ``snakemake`` object."""
-    snakemake = SimpleNamespace(log=["unused.log"], **{k: SimpleNamespace(**v) for k, v in fields.items()})
+    """Run a Snakemake script of workflow/scripts with a stand-in ``snakemake`` object
+    (dict fields become named lists; others, such as ``threads``, are passed as they are)."""
+    named = {k: _NamedList(**v) if isinstance(v, dict) else v for k, v in fields.items()}
+    snakemake = SimpleNamespace(log=["unused.log"], **named)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr("merflow.logs.setup_logging", lambda *args, **kwargs: None)  # keep pytest's stderr
         runpy.run_path(str(script), init_globals={"snakemake": snakemake}, run_name="__main__")

@@ -11,9 +11,9 @@ from merflow.models import zhao_yoshii, zhu
 from merflow.neural_training import (
     MissingFeatureError,
     NeuralSettings,
-    _model_config,
     crop_frames,
     frame_columns_for,
+    neural_model_config,
     pad_frames,
     pad_tokens,
     required_inputs,
@@ -142,7 +142,7 @@ ESTIMATOR_ABLATIONS = [(name, "full") for name in ("lstm_attn", "short_chunk_res
 @pytest.mark.parametrize(("estimator", "ablation"), ESTIMATOR_ABLATIONS)
 def test_the_dag_gives_each_ablation_exactly_the_inputs_its_branches_read(estimator, ablation):
     settings = {**MODELS[estimator], "ablation": ablation, "features": "neural", "source": "oracle"}
-    built = required_inputs(_model_config(SETTINGS, settings, ROWS))
+    built = required_inputs(neural_model_config(SETTINGS, settings, ROWS))
     assert neural_input_tables(settings) == built
 
 

@@ -3,27 +3,32 @@
 Conventions
 -----------
 **Runs.** A trained run is a folder of the pipeline's layout
-``<results>/<dataset>/models/<model>/<part>/seed<k>/`` holding ``model.joblib`` (a
-scikit-learn pipeline over the columns ``training.json -> history.feature_names``, in that
-order), ``training.json`` (``settings``: ``estimator``, ``features`` = ``symbolic`` |
-``audio``, ``source``; ``dataset``, ``model``, ``part``, ``seed``) and, when evaluated,
-``metrics.json`` (test metrics). :func:`load_predictor` checks that the files exist and agree
-(feature count, classes 1..4, names the extractor computes, identity fields) and raises
-:class:`RunError` otherwise. ``joblib`` unpickles arbitrary objects: load trusted runs only.
+``<results>/<dataset>/models/<model>/<part>/seed<k>/`` holding ``training.json``
+(``settings``: ``estimator``, ``features``, ``source``; ``dataset``, ``model``, ``part``,
+``seed``), the model, and, when evaluated, ``metrics.json`` (test metrics). Classical runs
+(``features`` = ``symbolic`` | ``audio``) hold ``model.joblib``, a scikit-learn pipeline
+over the columns ``training.json -> history.feature_names``, in that order; neural runs
+(``features`` = ``neural``: LSTM-Attn, short-chunk ResNet, Zhao & Yoshii, Zhu et al.) hold
+``model.pt``, rebuilt and fed as in training by :mod:`merflow.neural_inference` (tokens of
+the run's tokenizer and/or audio frame features). MoFi runs cannot label files yet.
+:func:`load_predictor` checks that the files exist and agree (feature count, classes 1..4,
+names the extractor computes, weights that fit the rebuilt network, identity fields) and
+raises :class:`RunError` otherwise. ``joblib`` unpickles arbitrary objects: load trusted runs only.
 
 :func:`find_run` picks a run under a results folder: among the runs of that layout that
 match ``dataset`` / ``model`` (all when None) and have a test accuracy in ``metrics.json``,
 the one with the highest test 4Q accuracy; ties go to the run whose path relative to the
 results folder sorts first (``seed0`` before ``seed1``).
 
-**Inputs.** MIDI (:data:`MIDI_SUFFIXES`) is read with :func:`merflow.midi.read_notes`.
-Audio (:data:`AUDIO_SUFFIXES`) is always transcribed (for the key, and for the features of
-symbolic models) with the run's AMT backend: its ``source`` when that is an AMT backend,
-otherwise (``oracle``, ``audio``) :data:`DEFAULT_AMT_BACKEND`. The transcription passes
-through a MIDI file written by :func:`merflow.midi.write_notes` and read back, exactly as
-the pipeline's transcription and feature stages do, so a clip gives the features the model
-was trained on. Audio models take audio features of the file itself; for a MIDI file they
-take those of its rendering by :func:`merflow.synth.render` (the demo's synthesizer; real
+**Inputs.** MIDI (:data:`MIDI_SUFFIXES`) is read with :func:`merflow.midi.read_score`.
+Audio (:data:`AUDIO_SUFFIXES`) is always transcribed (for the key, and for the features or
+tokens of symbolic models) with the run's AMT backend: its ``source`` when that is an AMT
+backend, otherwise (``oracle``, ``audio``) :data:`DEFAULT_AMT_BACKEND`. The transcription
+passes through a MIDI file written on a beat grid (:func:`merflow.beat_grid.write_beat_aligned`,
+the pipeline's default ``transcription.beat_grid``) and read back, as the pipeline's
+transcription and feature stages do, so a clip gives the features the model was trained on.
+Audio models (and neural models' audio branches) take audio features of the file itself;
+for a MIDI file they take those of its rendering by :func:`merflow.synth.render` (the demo's synthesizer; real
 recordings differ). Other suffixes, and files that cannot be read, raise
 :class:`~merflow.errors.InputError` (reasons ``unsupported_format``, ``missing_file``,
 ``corrupt_midi``, ``no_notes``, ``corrupt_audio``, ``silent_audio``); audio in which the
@@ -32,7 +37,8 @@ transcription finds no note is ``no_notes`` for audio models too (the key needs 
 **Settings as in training.** Audio features use :class:`AudioFeatureConfig` from, in order:
 ``training.json -> audio_features`` (a dict of its fields); else the parquet metadata of the
 run's own feature cache ``<results>/<dataset>/features/audio/statistics.parquet`` when its
-SHA-256 equals ``training.json -> features_sha256``; else the defaults (22050 Hz, the
+SHA-256 equals ``training.json -> features_sha256`` (neural runs: ``frames.parquet`` and
+``inputs_sha256 -> frames``); else the defaults (22050 Hz, the
 ``features.audio`` config defaults). Transcription options come from
 ``training.json -> transcription_options``; else the metadata of the run's transcription
 shards ``<results>/<dataset>/transcription/<backend>/shard_*.parquet`` when they all agree;
@@ -61,12 +67,14 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import joblib
 import numpy as np
 import pandas as pd
+import symusic
 
+from merflow.beat_grid import write_beat_aligned
 from merflow.errors import InputError
 from merflow.features.audio import (
     AudioFeatureConfig,
@@ -75,17 +83,21 @@ from merflow.features.audio import (
     frame_features,
     load_audio,
 )
+from merflow.features.caches import clip_tokens
 from merflow.features.symbolic import SYMBOLIC_FEATURE_NAMES, symbolic_statistics
 from merflow.io import read_json, read_parquet_metadata, write_parquet
 from merflow.labels import QUADRANT_NAMES, QUADRANTS, arousal_of, valence_of
 from merflow.ledger import Ledger
 from merflow.logs import Progress
-from merflow.midi import Notes, read_notes, write_notes
+from merflow.midi import Notes, checked_notes, read_score
 from merflow.provenance import file_sha256
 from merflow.synth import render
 from merflow.tonality import estimate_key
 from merflow.training import PROB_COLUMNS, probabilities_per_quadrant
 from merflow.transcription import TRANSCRIBERS, Transcriber, get_transcriber
+
+if TYPE_CHECKING:  # torch is imported only when a neural run is loaded
+    from merflow.neural_inference import NeuralInput
 
 log = logging.getLogger(__name__)
 
@@ -93,11 +105,13 @@ MIDI_SUFFIXES = (".mid", ".midi")
 AUDIO_SUFFIXES = (".wav", ".mp3", ".flac")
 SUPPORTED_SUFFIXES = MIDI_SUFFIXES + AUDIO_SUFFIXES
 MODEL_FILE = "model.joblib"
+NEURAL_MODEL_FILE = "model.pt"  # = merflow.neural_inference.NEURAL_MODEL_FILE
 TRAINING_FILE = "training.json"
 METRICS_FILE = "metrics.json"
 #: Run folders below a results folder: ``<dataset>/models/<model>/<part>/seed<k>``.
 RUN_PATTERN = "*/models/*/*/seed*"
 SYMBOLIC, AUDIO = "symbolic", "audio"  # feature kinds; AUDIO is also an input kind, beside MIDI
+NEURAL = "neural"  # runs of merflow.neural_training (tokens and/or audio frames)
 MIDI = "midi"
 FEATURE_KINDS = (SYMBOLIC, AUDIO)
 ORACLE_SOURCE = "oracle"
@@ -201,9 +215,13 @@ class Prediction:
 
 @dataclass(frozen=True)
 class _Analysis:
-    """What a file yields before classification: features in model order, notes, key source."""
+    """What a file yields before classification: the model's inputs, notes, key source.
 
-    features: np.ndarray
+    ``features`` (classical runs: statistics in model order) or ``neural`` (neural runs).
+    """
+
+    features: np.ndarray | None
+    neural: NeuralInput | None
     notes: Notes
     input: str
     transcriber: str | None
@@ -233,8 +251,9 @@ class Predictor:
     """A trained run ready to classify files; build it with :func:`load_predictor`.
 
     Attributes:
-        pipeline: the fitted scikit-learn pipeline.
-        feature_names: its input columns, in order.
+        pipeline: the fitted scikit-learn pipeline of a classical run, or the
+            :class:`~merflow.neural_inference.NeuralClassifier` of a neural run.
+        feature_names: the classical pipeline's input columns, in order (() for neural runs).
         info: identity of the run.
         audio_config: audio-feature settings (used by audio models).
         transcriber_name, transcriber_options: AMT backend for audio input.
@@ -284,30 +303,49 @@ class Predictor:
             except InputError as error:
                 results[i] = error
         if analyses:
-            x = np.stack([a.features for a in analyses.values()])
-            probabilities = probabilities_per_quadrant(self.pipeline, x)
+            probabilities = self._probabilities(list(analyses.values()))
             for (i, analysis), p in zip(analyses.items(), probabilities, strict=True):
                 results[i] = self._prediction(str(paths[i]), analysis, p)
         return [r for r in results if r is not None]
 
+    def _probabilities(self, analyses: list[_Analysis]) -> np.ndarray:
+        """Quadrant probabilities ``(len(analyses), 4)`` of the run's model."""
+        if self.info.features == NEURAL:
+            return self.pipeline.probabilities([a.neural for a in analyses])
+        return probabilities_per_quadrant(self.pipeline, np.stack([a.features for a in analyses]))
+
     def _analyse(self, path: Path) -> _Analysis:
-        """Notes and model features of one file."""
+        """Notes and model inputs of one file."""
         kind = file_kind(path)
         item = path.name
         transcriber = None
         if kind == AUDIO:
             transcriber = self.transcriber_name
-            notes = _through_midi_file(self.transcriber.transcribe(path, item), item)
+            score, notes = _through_midi_file(self.transcriber.transcribe(path, item), item)
         else:
-            notes = read_notes(path, item)
-        if self.info.features == SYMBOLIC:
-            values = symbolic_statistics(notes)
-        else:
+            score = read_score(path, item)
+            notes = checked_notes(score, item, path)
+
+        def frames() -> dict[str, np.ndarray]:
             cfg = self.audio_config
             y = load_audio(path, cfg.sample_rate, item) if kind == AUDIO else render(notes, cfg.sample_rate)
-            values = audio_statistics(frame_features(y, cfg))
-        features = np.array([values[name] for name in self.feature_names], dtype=np.float64)
-        return _Analysis(features=features, notes=notes, input=kind, transcriber=transcriber)
+            return frame_features(y, cfg)
+
+        features = neural = None
+        if self.info.features == NEURAL:
+            from merflow.neural_inference import NeuralInput
+
+            classifier = self.pipeline
+            tokens = None if classifier.tokenizer is None else clip_tokens(score, notes, classifier.tokenizer)
+            frame_set = None
+            if classifier.needs_frames:
+                frame_set = {name: value.astype(np.float32) for name, value in frames().items()}
+            neural = NeuralInput(tokens=tokens, frames=frame_set)
+        else:
+            symbolic = self.info.features == SYMBOLIC
+            values = symbolic_statistics(notes) if symbolic else audio_statistics(frames())
+            features = np.array([values[name] for name in self.feature_names], dtype=np.float64)
+        return _Analysis(features=features, neural=neural, notes=notes, input=kind, transcriber=transcriber)
 
     def _prediction(self, file: str, analysis: _Analysis, p: np.ndarray) -> Prediction:
         key = estimate_key(analysis.notes)
@@ -331,12 +369,15 @@ class Predictor:
         )
 
 
-def _through_midi_file(notes: Notes, item: str) -> Notes:
-    """``notes`` written as MIDI and read back, as the pipeline stores transcriptions."""
+def _through_midi_file(notes: Notes, item: str) -> tuple[symusic.Score, Notes]:
+    """``notes`` written as MIDI and read back (score and notes), as the pipeline stores
+    transcriptions: on a beat grid estimated from the notes (``transcription.beat_grid``,
+    its default), so that REMI bars follow the music as in training."""
     with tempfile.TemporaryDirectory(prefix="merflow-predict-") as tmp:
         midi_path = Path(tmp) / "transcription.mid"
-        write_notes(notes, midi_path)
-        return read_notes(midi_path, item)
+        write_beat_aligned(notes, midi_path)
+        score = read_score(midi_path, item)
+        return score, checked_notes(score, item, midi_path)
 
 
 def _read_run_json(path: Path) -> dict[str, Any]:
@@ -367,10 +408,17 @@ def _audio_config(training: dict[str, Any], run_dir: Path) -> tuple[AudioFeature
             raise RunError(f"{run_dir / TRAINING_FILE}: unknown audio_features fields {unknown}")
         return AudioFeatureConfig(**given), FROM_TRAINING
     dataset_dir = _dataset_dir(run_dir)
-    cache = None if dataset_dir is None else dataset_dir / "features" / "audio" / "statistics.parquet"
-    if cache is not None and cache.is_file() and file_sha256(cache) == training.get("features_sha256"):
-        metadata = read_parquet_metadata(cache)
-        return AudioFeatureConfig(**{k: v for k, v in metadata.items() if k in known}), FROM_CACHE
+    if dataset_dir is not None:
+        audio_dir = dataset_dir / "features" / "audio"
+        digests = training.get("inputs_sha256") if isinstance(training.get("inputs_sha256"), dict) else {}
+        caches = {  # classical runs digest the statistics, neural runs the frames they read
+            audio_dir / "statistics.parquet": training.get("features_sha256"),
+            audio_dir / "frames.parquet": digests.get("frames"),
+        }
+        for cache, digest in caches.items():
+            if digest and cache.is_file() and file_sha256(cache) == digest:
+                metadata = read_parquet_metadata(cache)
+                return AudioFeatureConfig(**{k: v for k, v in metadata.items() if k in known}), FROM_CACHE
     return AudioFeatureConfig(), FROM_DEFAULTS
 
 
@@ -397,48 +445,51 @@ def _expected_feature_names(features: str, cfg: AudioFeatureConfig) -> list[str]
 
 
 def load_predictor(run_dir: str | Path) -> Predictor:
-    """Load a trained run (``model.joblib`` + ``training.json``, ``metrics.json`` if present).
+    """Load a trained run: classical (``model.joblib``) or neural (``model.pt``, see
+    :mod:`merflow.neural_inference`), with ``training.json`` and ``metrics.json`` if present.
 
     Raises:
         RunError: the folder or a file is missing or unreadable, ``training.json`` lacks a
-            field, the model is not a classifier over ``history.feature_names`` with classes
-            in 1..4, the feature names are not ones this version computes, or
-            ``metrics.json`` names another run.
+            field, a classical model is not a classifier over ``history.feature_names`` with
+            classes in 1..4 or its feature names are not ones this version computes, a neural
+            model does not fit the model its settings describe, the run is of a kind that
+            cannot label files (MoFi), or ``metrics.json`` names another run.
     """
     run_dir = Path(run_dir).resolve()
     if not run_dir.is_dir():
         raise RunError(f"{run_dir}: run folder does not exist")
-    for name in (MODEL_FILE, TRAINING_FILE):
-        if not (run_dir / name).is_file():
-            raise RunError(f"{run_dir}: no {name} (is this a trained run folder?)")
+    if not (run_dir / TRAINING_FILE).is_file():
+        raise RunError(f"{run_dir}: no {TRAINING_FILE} (is this a trained run folder?)")
     training = _read_run_json(run_dir / TRAINING_FILE)
     try:
         settings = training["settings"]
-        feature_names = tuple(training["history"]["feature_names"])
         identity = {k: training[k] for k in ("model", "dataset", "part", "seed")}
         features = settings["features"]
     except (KeyError, TypeError) as exc:
         raise RunError(f"{run_dir / TRAINING_FILE}: missing field {exc}") from exc
-    if features not in FEATURE_KINDS:
-        raise RunError(f"{run_dir / TRAINING_FILE}: features {features!r} is not one of {FEATURE_KINDS}")
+    if features not in (*FEATURE_KINDS, NEURAL):
+        raise RunError(
+            f"{run_dir / TRAINING_FILE}: features {features!r} cannot label files; "
+            f"runs of features {(*FEATURE_KINDS, NEURAL)} can"
+        )
+    model_file = NEURAL_MODEL_FILE if features == NEURAL else MODEL_FILE
+    if not (run_dir / model_file).is_file():
+        raise RunError(f"{run_dir}: no {model_file} (is this a trained run folder?)")
     metrics = _read_run_json(run_dir / METRICS_FILE) if (run_dir / METRICS_FILE).is_file() else {}
     disagree = [k for k, v in identity.items() if k in metrics and metrics[k] != v]
     if disagree:
         raise RunError(f"{run_dir}: {METRICS_FILE} and {TRAINING_FILE} disagree on {disagree}")
-    try:
-        pipeline = joblib.load(run_dir / MODEL_FILE)
-    except Exception as exc:  # unpickling raises many types
-        raise RunError(
-            f"{run_dir / MODEL_FILE}: cannot load the model ({type(exc).__name__}: {exc})"
-        ) from exc
-    _check_model(pipeline, feature_names, run_dir)
     audio_config, audio_origin = _audio_config(training, run_dir)
-    unknown = sorted(set(feature_names) - set(_expected_feature_names(features, audio_config)))
-    if unknown:
-        raise RunError(
-            f"{run_dir}: {len(unknown)} feature names of {TRAINING_FILE} are not {features} features "
-            f"computed with {audio_config}: {unknown[:5]}"
-        )
+    if features == NEURAL:
+        from merflow.neural_inference import NeuralRunError, load_neural_classifier
+
+        try:
+            pipeline: Any = load_neural_classifier(run_dir, training, audio_config)
+        except NeuralRunError as exc:
+            raise RunError(str(exc)) from exc
+        feature_names: tuple[str, ...] = ()
+    else:
+        pipeline, feature_names = _classical_model(run_dir, training, features, audio_config)
     backend, options, transcription_origin = _transcription(training, run_dir)
     info = ModelInfo(
         run_dir=str(run_dir),
@@ -462,6 +513,30 @@ def load_predictor(run_dir: str | Path) -> Predictor:
     )
 
 
+def _classical_model(
+    run_dir: Path, training: dict[str, Any], features: str, audio_config: AudioFeatureConfig
+) -> tuple[Any, tuple[str, ...]]:
+    """The fitted scikit-learn pipeline of a classical run and its feature names, checked."""
+    try:
+        feature_names = tuple(training["history"]["feature_names"])
+    except (KeyError, TypeError) as exc:
+        raise RunError(f"{run_dir / TRAINING_FILE}: missing field {exc}") from exc
+    try:
+        pipeline = joblib.load(run_dir / MODEL_FILE)
+    except Exception as exc:  # unpickling raises many types
+        raise RunError(
+            f"{run_dir / MODEL_FILE}: cannot load the model ({type(exc).__name__}: {exc})"
+        ) from exc
+    _check_model(pipeline, feature_names, run_dir)
+    unknown = sorted(set(feature_names) - set(_expected_feature_names(features, audio_config)))
+    if unknown:
+        raise RunError(
+            f"{run_dir}: {len(unknown)} feature names of {TRAINING_FILE} are not {features} features "
+            f"computed with {audio_config}: {unknown[:5]}"
+        )
+    return pipeline, feature_names
+
+
 def _check_model(pipeline: Any, feature_names: tuple[str, ...], run_dir: Path) -> None:
     """The model must give probabilities over quadrants from ``len(feature_names)`` columns."""
     where = run_dir / MODEL_FILE
@@ -482,8 +557,19 @@ def _test_accuracy(metrics: dict[str, Any]) -> float | None:
     return None if accuracy is None else float(accuracy)
 
 
+def _can_label_files(run_dir: Path) -> bool:
+    """A classical run with its ``model.joblib``, or a neural run with its ``model.pt``."""
+    if (run_dir / MODEL_FILE).is_file():
+        return True
+    training = run_dir / TRAINING_FILE
+    if not ((run_dir / NEURAL_MODEL_FILE).is_file() and training.is_file()):
+        return False
+    settings = _read_run_json(training).get("settings")
+    return isinstance(settings, dict) and settings.get("features") == NEURAL
+
+
 def list_runs(results_dir: str | Path) -> pd.DataFrame:
-    """Evaluated runs under ``results_dir`` (layout :data:`RUN_PATTERN`).
+    """Evaluated runs under ``results_dir`` (layout :data:`RUN_PATTERN`) that can label files.
 
     Returns:
         one row per run with ``run_dir`` (Path), ``name`` (path relative to ``results_dir``),
@@ -493,7 +579,7 @@ def list_runs(results_dir: str | Path) -> pd.DataFrame:
     results_dir = Path(results_dir)
     rows = []
     for run_dir in sorted(results_dir.glob(RUN_PATTERN)):
-        if not (run_dir / MODEL_FILE).is_file():
+        if not _can_label_files(run_dir):
             continue
         metrics_path = run_dir / METRICS_FILE
         accuracy = _test_accuracy(_read_run_json(metrics_path)) if metrics_path.is_file() else None

@@ -52,6 +52,7 @@ Conventions
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -151,7 +152,9 @@ class ClipSet:
         )
 
 
-def _model_config(settings: NeuralSettings, model_settings: dict[str, Any], rows: dict[str, int]) -> Any:
+def neural_model_config(
+    settings: NeuralSettings, model_settings: dict[str, Any], rows: dict[str, int]
+) -> Any:
     """The model config of ``model_settings`` (preset, ablation) for frame features of ``rows`` rows."""
     estimator = model_settings["estimator"]
     ablation = model_settings.get("ablation", "full")
@@ -219,11 +222,15 @@ def frame_columns(model_config: Any) -> tuple[str, ...]:
 
 def frame_columns_for(settings: NeuralSettings, model_settings: dict[str, Any]) -> list[str]:
     """Columns of the frame cache to load for ``model_settings`` (with ``clip_id`` and ``n_frames``)."""
-    return ["clip_id", "n_frames", *frame_columns(_model_config(settings, model_settings, {}))]
+    return ["clip_id", "n_frames", *frame_columns(neural_model_config(settings, model_settings, {}))]
 
 
-def _frame_arrays(row: pd.Series, model_config: Any) -> dict[str, np.ndarray]:
-    """Forward-argument name -> float32 ``(n_rows, n_frames)`` of one frame-cache row."""
+def frame_arrays(row: Mapping[str, Any], model_config: Any) -> dict[str, np.ndarray]:
+    """Forward-argument name -> float32 ``(n_rows, n_frames)`` of one clip's frame features.
+
+    ``row``: a frame-cache row (nested lists per feature) or a dict of ``(n_rows, n_frames)``
+    arrays (:func:`merflow.features.audio.frame_features`).
+    """
 
     def feature(name: str) -> np.ndarray:
         return np.stack(row[name]).astype(np.float32)
@@ -296,7 +303,7 @@ def build_clip_set(
             continue
         clip_inputs = {"tokens": tokens[clip_id]} if "tokens" in needed else {}
         if frame_rows_by_clip is not None:
-            clip_inputs |= _frame_arrays(frame_rows_by_clip.loc[clip_id], model_config)
+            clip_inputs |= frame_arrays(frame_rows_by_clip.loc[clip_id], model_config)
         for name, value in clip_inputs.items():
             arrays.setdefault(name, []).append(value)
         kept.append(clip_id)
@@ -513,7 +520,7 @@ def train_neural(
         MissingFeatureError: if the frame cache lacks a feature column the model reads.
         ValueError: if the training or validation split has no clip with every input.
     """
-    model_config = _model_config(settings, model_settings, frame_rows(inputs.get("frames")))
+    model_config = neural_model_config(settings, model_settings, frame_rows(inputs.get("frames")))
     generator = seed_everything(seed)
     rng = np.random.default_rng(seed)
     clips, split, counts = build_clip_set(manifest, inputs, model_config, part, settings.max_tokens)

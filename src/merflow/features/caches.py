@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import symusic
 
 from merflow.clip_cache import ClipCache, cached_result
 from merflow.features.audio import FEATURES, AudioFeatureConfig, audio_statistics, frame_features, load_audio
@@ -34,7 +35,7 @@ from merflow.features.symbolic import SYMBOLIC_FEATURE_NAMES, symbolic_statistic
 from merflow.io import matrix_list_array
 from merflow.ledger import Ledger
 from merflow.logs import Progress
-from merflow.midi import checked_notes, read_score
+from merflow.midi import Notes, checked_notes, read_score
 from merflow.sources import usable_midi
 from merflow.tokenizers import cp, midi_like, refined_midi_like, remi
 from merflow.tonality import KEY_COLUMNS, estimate_key
@@ -43,6 +44,8 @@ from merflow.tonality import KEY_COLUMNS, estimate_key
 CACHE_FOLDER = ".clip_cache"
 #: Token tables written by the symbolic stage, by tokenizer name.
 TOKENIZERS = ("midi_like", "refined_midi_like", "remi", "cp")
+#: Tokenizers of a parsed score (CP re-reads the file: :func:`merflow.tokenizers.cp.encode_cp`).
+NOTE_TOKENIZERS = ("midi_like", "refined_midi_like", "remi")
 
 log = logging.getLogger(__name__)
 
@@ -64,12 +67,23 @@ def _symbolic_result(clip_id: str, path: str, cp_rescale: bool) -> dict[str, Any
         },
         "statistics": symbolic_statistics(notes),
         "tokens": {
-            "midi_like": midi_like.encode(notes).tolist(),
-            "refined_midi_like": refined_midi_like.encode(notes).tolist(),
-            "remi": remi.encode(score).tolist(),
+            **{name: clip_tokens(score, notes, name).tolist() for name in NOTE_TOKENIZERS},
             "cp": cp.encode_cp(path, rescale=cp_rescale, item=clip_id).tolist(),
         },
     }
+
+
+def clip_tokens(score: symusic.Score, notes: Notes, tokenizer: str) -> np.ndarray:
+    """Token ids ``(n_tokens,)`` of one clip for a tokenizer of :data:`NOTE_TOKENIZERS`.
+
+    ``score`` and ``notes`` are the same MIDI file (:func:`merflow.midi.read_score` and
+    :func:`merflow.midi.checked_notes`): REMI reads the score's beat grid, the others the notes.
+    """
+    if tokenizer == "remi":
+        return remi.encode(score)
+    if tokenizer not in NOTE_TOKENIZERS:
+        raise ValueError(f"unknown tokenizer {tokenizer!r}; choose from {NOTE_TOKENIZERS}")
+    return {"midi_like": midi_like, "refined_midi_like": refined_midi_like}[tokenizer].encode(notes)
 
 
 def symbolic_caches(

@@ -1,0 +1,174 @@
+"""``merflow predict`` with neural runs (merflow.neural_inference through merflow.inference).
+
+Known answers: a Zhao & Yoshii run (MIDI-like tokens + chroma and MFCC frames) and a REMI
+LSTM-Attn run are trained by the pipeline's own script (``workflow/scripts/train_neural.py``,
+stand-in ``snakemake`` object) on token and frame caches written by the pipeline's cache
+functions; predicting a test clip's MIDI file must give the probabilities the training stored
+for that clip. A run whose weights do not fit its settings, and a MoFi run, are refused.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+from test_inference import (
+    CLIP_S,
+    CLIPS_PER_SONG,
+    DATASET,
+    GAP_S,
+    N_SONGS,
+    PROBABILITY_TOLERANCE,
+    _run_pipeline_script,
+    _stored_probabilities,
+)
+
+from merflow.cli import main
+from merflow.datasets.demo import generate_demo
+from merflow.features.audio import FEATURES, AudioFeatureConfig, frame_features
+from merflow.features.caches import audio_cache_metadata, frame_table, symbolic_caches
+from merflow.inference import FROM_CACHE, RunError, find_run, load_predictor
+from merflow.io import read_json, write_json, write_parquet
+from merflow.ledger import Ledger
+from merflow.midi import read_notes
+from merflow.synth import render
+
+NEURAL = {"epochs": 1, "patience": 1, "batch_size": 8, "lr": 1e-3, "max_tokens": 48, "max_frames": 64}
+MODELS = {
+    "zhao_yoshii": {
+        "estimator": "zhao_yoshii",
+        "features": "neural",
+        "source": "oracle",
+        "tokenizer": "midi_like",
+    },
+    "lstm_attn_remi": {
+        "estimator": "lstm_attn",
+        "features": "neural",
+        "source": "oracle",
+        "tokenizer": "remi",
+    },
+}
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def _train_neural(repo_root: Path, results: Path, manifest: Path, features: Path, model: str) -> Path:
+    settings = MODELS[model]
+    inputs = {"manifest": str(manifest)}
+    inputs["tokens"] = str(features / "symbolic" / "oracle" / f"tokens_{settings['tokenizer']}.parquet")
+    if settings["estimator"] == "zhao_yoshii":
+        inputs["frames"] = str(features / "audio" / "frames.parquet")
+    run_dir = results / DATASET / "models" / model / "main" / "seed0"
+    scripts = repo_root / "workflow" / "scripts"
+    _run_pipeline_script(
+        scripts / "train_neural.py",
+        input=inputs,
+        params={"settings": settings, "neural": {"preset": "cpu", **NEURAL}, "code": "test"},
+        wildcards={"dataset": DATASET, "model": model, "part": "main", "seed": "0"},
+        output={
+            "model": str(run_dir / "model.pt"),
+            "predictions": str(run_dir / "predictions.parquet"),
+            "history": str(run_dir / "training.json"),
+        },
+        threads=1,
+    )
+    _run_pipeline_script(
+        scripts / "evaluate.py",
+        input={"predictions": str(run_dir / "predictions.parquet")},
+        output={"metrics": str(run_dir / "metrics.json"), "confusion": str(run_dir / "confusion.png")},
+    )
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def neural_runs(tmp_path_factory: pytest.TempPathFactory, repo_root: Path) -> SimpleNamespace:
+    """A demo dataset, its pipeline caches (tokens, frames of its rendering) and two neural runs."""
+    root = tmp_path_factory.mktemp("neural_inference")
+    manifest = generate_demo(
+        root / "demo", n_songs=N_SONGS, clips_per_song=CLIPS_PER_SONG, clip_s=CLIP_S, gap_s=GAP_S
+    )
+    features = root / "results" / DATASET / "features"
+    index = manifest.assign(status="ok")[["clip_id", "midi_path", "status"]]
+    caches = symbolic_caches(index, Ledger("symbolic", DATASET))
+    for name in ("midi_like", "remi"):
+        write_parquet(caches[f"tokens_{name}"], features / "symbolic" / "oracle" / f"tokens_{name}.parquet")
+    cfg = AudioFeatureConfig()
+    frame_sets = [
+        {
+            name: value.astype(np.float32)
+            for name, value in frame_features(render(read_notes(p), cfg.sample_rate), cfg).items()
+        }
+        for p in manifest["midi_path"]
+    ]
+    assert set(frame_sets[0]) == set(FEATURES)
+    table = frame_table(list(manifest["clip_id"]), frame_sets)
+    write_parquet(table, features / "audio" / "frames.parquet", audio_cache_metadata(cfg))
+    manifest_path = root / "demo" / "manifest.parquet"
+    results = root / "results"
+    runs = {model: _train_neural(repo_root, results, manifest_path, features, model) for model in MODELS}
+    return SimpleNamespace(root=root, results=results, manifest=manifest, runs=runs)
+
+
+def _test_clip(runs: SimpleNamespace) -> pd.Series:
+    return runs.manifest[runs.manifest["split"] == "test"].iloc[0]
+
+
+@pytest.mark.parametrize("model", list(MODELS))
+def test_a_neural_run_predicts_what_its_training_stored(neural_runs, model):
+    clip = _test_clip(neural_runs)
+    predictor = load_predictor(neural_runs.runs[model])
+    assert predictor.info.features == "neural" and predictor.feature_names == ()
+    if model == "zhao_yoshii":  # its frame settings: the run's own frame cache, hash-checked
+        assert predictor.settings_origin["audio_features"] == FROM_CACHE
+    prediction = predictor.predict_file(clip.midi_path)
+    expected = _stored_probabilities(neural_runs.runs[model], clip.clip_id)
+    np.testing.assert_allclose(list(prediction.probabilities.values()), expected, atol=PROBABILITY_TOLERANCE)
+    assert prediction.quadrant == int(np.argmax(expected)) + 1 and prediction.input == "midi"
+
+
+def test_predict_and_find_run_know_neural_runs(neural_runs, capsys):
+    assert find_run(neural_runs.results, model="lstm_attn_remi") == neural_runs.runs["lstm_attn_remi"]
+    clip = _test_clip(neural_runs)
+    code = main(
+        ["predict", clip.midi_path, "--results", str(neural_runs.results), "--model", "zhao_yoshii", "--json"]
+    )
+    assert code == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["model"]["model"] == "zhao_yoshii" and row["model"]["estimator"] == "zhao_yoshii"
+    assert sum(row["probabilities"].values()) == pytest.approx(1.0)
+
+
+def _copy_run(run_dir: Path, target: Path, **settings_changes: object) -> Path:
+    target.mkdir(parents=True)
+    for path in run_dir.iterdir():
+        (target / path.name).write_bytes(path.read_bytes())
+    training = read_json(target / "training.json")
+    for key, value in settings_changes.items():
+        section, field = key.split("__")
+        training[section][field] = value
+    write_json(training, target / "training.json")
+    return target
+
+
+def test_weights_that_do_not_fit_their_settings_are_refused(neural_runs, tmp_path):
+    run = _copy_run(neural_runs.runs["zhao_yoshii"], tmp_path / "run", neural__preset="paper")
+    with pytest.raises(RunError, match=r"model\.pt: does not fit ZhaoYoshii"):
+        load_predictor(run)
+
+
+def test_a_mofi_run_cannot_label_files_and_is_not_offered(neural_runs, tmp_path):
+    results = tmp_path / "results"
+    run = _copy_run(
+        neural_runs.runs["lstm_attn_remi"],
+        results / DATASET / "models" / "mofi" / "main" / "seed0",
+        settings__features="cp",
+        settings__estimator="mofi",
+    )
+    with pytest.raises(RunError, match="features 'cp' cannot label files"):
+        load_predictor(run)
+    with pytest.raises(RunError, match="no evaluated run"):
+        find_run(results)
