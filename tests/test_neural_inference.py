@@ -1,10 +1,12 @@
-"""``merflow predict`` with neural runs (merflow.neural_inference through merflow.inference).
+"""``merflow predict`` with neural and MoFi runs (merflow.neural_inference through merflow.inference).
 
-Known answers: a Zhao & Yoshii run (MIDI-like tokens + chroma and MFCC frames) and a REMI
-LSTM-Attn run are trained by the pipeline's own script (``workflow/scripts/train_neural.py``,
-stand-in ``snakemake`` object) on token and frame caches written by the pipeline's cache
+Known answers: a Zhao & Yoshii run (MIDI-like tokens + chroma and MFCC frames), a REMI
+LSTM-Attn run and a MoFi run (CP tokens + the key's mode, FiLM, 16-note chunks, from a
+random `tiny` encoder) are trained by the pipeline's own scripts (``train_neural.py``,
+``train_mofi.py``; stand-in ``snakemake`` object) on caches written by the pipeline's cache
 functions; predicting a test clip's MIDI file must give the probabilities the training stored
-for that clip. A run whose weights do not fit its settings, and a MoFi run, are refused.
+for that clip. Runs whose weights do not fit their settings, MoFi runs without their chunk
+settings and runs of other kinds are refused.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from test_inference import (
     CLIP_S,
     CLIPS_PER_SONG,
@@ -35,7 +38,9 @@ from merflow.inference import FROM_CACHE, RunError, find_run, load_predictor
 from merflow.io import read_json, write_json, write_parquet
 from merflow.ledger import Ledger
 from merflow.midi import read_notes
+from merflow.models.midibert import MidiBert, MidiBertConfig
 from merflow.synth import render
+from merflow.torch_utils import save_checkpoint
 
 NEURAL = {"epochs": 1, "patience": 1, "batch_size": 8, "lr": 1e-3, "max_tokens": 48, "max_frames": 64}
 MODELS = {
@@ -52,6 +57,15 @@ MODELS = {
         "tokenizer": "remi",
     },
 }
+
+MOFI = {
+    "estimator": "mofi",
+    "features": "cp",
+    "source": "oracle",
+    "injection": "before_layer_1",
+    "augmentation": False,
+}
+FINETUNE = {"epochs": 1, "patience": 1, "batch_size": 8, "lr": 1e-4, "max_len": 16}
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -84,6 +98,41 @@ def _train_neural(repo_root: Path, results: Path, manifest: Path, features: Path
     return run_dir
 
 
+def _train_mofi(repo_root: Path, results: Path, manifest: Path, symbolic: Path, encoder: Path) -> Path:
+    torch.manual_seed(0)
+    save_checkpoint(MidiBert(MidiBertConfig.preset("tiny")).state_dict(), encoder)
+    run_dir = results / DATASET / "models" / "mofi" / "main" / "seed0"
+    scripts = repo_root / "workflow" / "scripts"
+    _run_pipeline_script(
+        scripts / "train_mofi.py",
+        input={
+            "manifest": str(manifest),
+            "tokens": str(symbolic / "tokens_cp.parquet"),
+            "key_table": str(symbolic / "keys.parquet"),
+            "encoder": str(encoder),
+        },
+        params={
+            "settings": MOFI,
+            "midibert": {"preset": "tiny", "checkpoint": "", "finetune": FINETUNE},
+            "code": "test",
+        },
+        wildcards={"dataset": DATASET, "model": "mofi", "part": "main", "seed": "0"},
+        output={
+            "model": str(run_dir / "model.pt"),
+            "predictions": str(run_dir / "predictions.parquet"),
+            "chunks": str(run_dir / "predictions_chunks.parquet"),
+            "history": str(run_dir / "training.json"),
+        },
+        threads=1,
+    )
+    _run_pipeline_script(
+        scripts / "evaluate.py",
+        input={"predictions": str(run_dir / "predictions.parquet")},
+        output={"metrics": str(run_dir / "metrics.json"), "confusion": str(run_dir / "confusion.png")},
+    )
+    return run_dir
+
+
 @pytest.fixture(scope="module")
 def neural_runs(tmp_path_factory: pytest.TempPathFactory, repo_root: Path) -> SimpleNamespace:
     """A demo dataset, its pipeline caches (tokens, frames of its rendering) and two neural runs."""
@@ -94,8 +143,11 @@ def neural_runs(tmp_path_factory: pytest.TempPathFactory, repo_root: Path) -> Si
     features = root / "results" / DATASET / "features"
     index = manifest.assign(status="ok")[["clip_id", "midi_path", "status"]]
     caches = symbolic_caches(index, Ledger("symbolic", DATASET))
+    symbolic = features / "symbolic" / "oracle"
     for name in ("midi_like", "remi"):
-        write_parquet(caches[f"tokens_{name}"], features / "symbolic" / "oracle" / f"tokens_{name}.parquet")
+        write_parquet(caches[f"tokens_{name}"], symbolic / f"tokens_{name}.parquet")
+    write_parquet(caches["tokens_cp"], symbolic / "tokens_cp.parquet", {"cp_rescale": False})
+    write_parquet(caches["keys"], symbolic / "keys.parquet")
     cfg = AudioFeatureConfig()
     frame_sets = [
         {
@@ -110,6 +162,7 @@ def neural_runs(tmp_path_factory: pytest.TempPathFactory, repo_root: Path) -> Si
     manifest_path = root / "demo" / "manifest.parquet"
     results = root / "results"
     runs = {model: _train_neural(repo_root, results, manifest_path, features, model) for model in MODELS}
+    runs["mofi"] = _train_mofi(repo_root, results, manifest_path, symbolic, root / "encoder.pt")
     return SimpleNamespace(root=root, results=results, manifest=manifest, runs=runs)
 
 
@@ -117,11 +170,11 @@ def _test_clip(runs: SimpleNamespace) -> pd.Series:
     return runs.manifest[runs.manifest["split"] == "test"].iloc[0]
 
 
-@pytest.mark.parametrize("model", list(MODELS))
+@pytest.mark.parametrize("model", [*MODELS, "mofi"])
 def test_a_neural_run_predicts_what_its_training_stored(neural_runs, model):
     clip = _test_clip(neural_runs)
     predictor = load_predictor(neural_runs.runs[model])
-    assert predictor.info.features == "neural" and predictor.feature_names == ()
+    assert predictor.info.features in ("neural", "cp") and predictor.feature_names == ()
     if model == "zhao_yoshii":  # its frame settings: the run's own frame cache, hash-checked
         assert predictor.settings_origin["audio_features"] == FROM_CACHE
     prediction = predictor.predict_file(clip.midi_path)
@@ -160,15 +213,23 @@ def test_weights_that_do_not_fit_their_settings_are_refused(neural_runs, tmp_pat
         load_predictor(run)
 
 
-def test_a_mofi_run_cannot_label_files_and_is_not_offered(neural_runs, tmp_path):
+def test_a_mofi_run_without_its_chunk_settings_is_refused(neural_runs, tmp_path):
+    run = _copy_run(neural_runs.runs["mofi"], tmp_path / "run")
+    training = read_json(run / "training.json")
+    del training["finetune"]
+    write_json(training, run / "training.json")
+    with pytest.raises(RunError, match="must be retrained"):
+        load_predictor(run)
+
+
+def test_a_run_of_another_kind_cannot_label_files_and_is_not_offered(neural_runs, tmp_path):
     results = tmp_path / "results"
     run = _copy_run(
         neural_runs.runs["lstm_attn_remi"],
-        results / DATASET / "models" / "mofi" / "main" / "seed0",
-        settings__features="cp",
-        settings__estimator="mofi",
+        results / DATASET / "models" / "other" / "main" / "seed0",
+        settings__features="statistics",
     )
-    with pytest.raises(RunError, match="features 'cp' cannot label files"):
+    with pytest.raises(RunError, match="features 'statistics' cannot label files"):
         load_predictor(run)
     with pytest.raises(RunError, match="no evaluated run"):
         find_run(results)

@@ -10,7 +10,8 @@ Conventions
 over the columns ``training.json -> history.feature_names``, in that order; neural runs
 (``features`` = ``neural``: LSTM-Attn, short-chunk ResNet, Zhao & Yoshii, Zhu et al.) hold
 ``model.pt``, rebuilt and fed as in training by :mod:`merflow.neural_inference` (tokens of
-the run's tokenizer and/or audio frame features). MoFi runs cannot label files yet.
+the run's tokenizer and/or audio frame features); MoFi runs (``features`` = ``cp``) hold
+``model.pt`` too, fed CP tokens and the mode of the key.
 :func:`load_predictor` checks that the files exist and agree (feature count, classes 1..4,
 names the extractor computes, weights that fit the rebuilt network, identity fields) and
 raises :class:`RunError` otherwise. ``joblib`` unpickles arbitrary objects: load trusted runs only.
@@ -112,6 +113,7 @@ METRICS_FILE = "metrics.json"
 RUN_PATTERN = "*/models/*/*/seed*"
 SYMBOLIC, AUDIO = "symbolic", "audio"  # feature kinds; AUDIO is also an input kind, beside MIDI
 NEURAL = "neural"  # runs of merflow.neural_training (tokens and/or audio frames)
+CP = "cp"  # MoFi runs (CP tokens and the key's mode)
 MIDI = "midi"
 FEATURE_KINDS = (SYMBOLIC, AUDIO)
 ORACLE_SOURCE = "oracle"
@@ -310,7 +312,7 @@ class Predictor:
 
     def _probabilities(self, analyses: list[_Analysis]) -> np.ndarray:
         """Quadrant probabilities ``(len(analyses), 4)`` of the run's model."""
-        if self.info.features == NEURAL:
+        if self.info.features in (NEURAL, CP):
             return self.pipeline.probabilities([a.neural for a in analyses])
         return probabilities_per_quadrant(self.pipeline, np.stack([a.features for a in analyses]))
 
@@ -332,15 +334,19 @@ class Predictor:
             return frame_features(y, cfg)
 
         features = neural = None
-        if self.info.features == NEURAL:
+        if self.info.features in (NEURAL, CP):
             from merflow.neural_inference import NeuralInput
 
             classifier = self.pipeline
-            tokens = None if classifier.tokenizer is None else clip_tokens(score, notes, classifier.tokenizer)
+            tokens = None
+            if classifier.tokenizer is not None:
+                rescale = getattr(classifier, "cp_rescale", False)
+                tokens = clip_tokens(score, notes, classifier.tokenizer, cp_rescale=rescale, item=item)
             frame_set = None
             if classifier.needs_frames:
                 frame_set = {name: value.astype(np.float32) for name, value in frames().items()}
-            neural = NeuralInput(tokens=tokens, frames=frame_set)
+            minor = int(estimate_key(notes).mode == "minor")
+            neural = NeuralInput(tokens=tokens, frames=frame_set, minor=minor)
         else:
             symbolic = self.info.features == SYMBOLIC
             values = symbolic_statistics(notes) if symbolic else audio_statistics(frames())
@@ -445,15 +451,16 @@ def _expected_feature_names(features: str, cfg: AudioFeatureConfig) -> list[str]
 
 
 def load_predictor(run_dir: str | Path) -> Predictor:
-    """Load a trained run: classical (``model.joblib``) or neural (``model.pt``, see
+    """Load a trained run: classical (``model.joblib``), neural or MoFi (``model.pt``, see
     :mod:`merflow.neural_inference`), with ``training.json`` and ``metrics.json`` if present.
 
     Raises:
         RunError: the folder or a file is missing or unreadable, ``training.json`` lacks a
             field, a classical model is not a classifier over ``history.feature_names`` with
             classes in 1..4 or its feature names are not ones this version computes, a neural
-            model does not fit the model its settings describe, the run is of a kind that
-            cannot label files (MoFi), or ``metrics.json`` names another run.
+            or MoFi model does not fit the model its settings describe (or a MoFi run lacks
+            its chunk settings), the run is of another kind, or ``metrics.json`` names
+            another run.
     """
     run_dir = Path(run_dir).resolve()
     if not run_dir.is_dir():
@@ -467,12 +474,12 @@ def load_predictor(run_dir: str | Path) -> Predictor:
         features = settings["features"]
     except (KeyError, TypeError) as exc:
         raise RunError(f"{run_dir / TRAINING_FILE}: missing field {exc}") from exc
-    if features not in (*FEATURE_KINDS, NEURAL):
+    if features not in (*FEATURE_KINDS, NEURAL, CP):
         raise RunError(
             f"{run_dir / TRAINING_FILE}: features {features!r} cannot label files; "
-            f"runs of features {(*FEATURE_KINDS, NEURAL)} can"
+            f"runs of features {(*FEATURE_KINDS, NEURAL, CP)} can"
         )
-    model_file = NEURAL_MODEL_FILE if features == NEURAL else MODEL_FILE
+    model_file = NEURAL_MODEL_FILE if features in (NEURAL, CP) else MODEL_FILE
     if not (run_dir / model_file).is_file():
         raise RunError(f"{run_dir}: no {model_file} (is this a trained run folder?)")
     metrics = _read_run_json(run_dir / METRICS_FILE) if (run_dir / METRICS_FILE).is_file() else {}
@@ -480,11 +487,15 @@ def load_predictor(run_dir: str | Path) -> Predictor:
     if disagree:
         raise RunError(f"{run_dir}: {METRICS_FILE} and {TRAINING_FILE} disagree on {disagree}")
     audio_config, audio_origin = _audio_config(training, run_dir)
-    if features == NEURAL:
-        from merflow.neural_inference import NeuralRunError, load_neural_classifier
+    if features in (NEURAL, CP):
+        from merflow.neural_inference import NeuralRunError, load_mofi_classifier, load_neural_classifier
 
         try:
-            pipeline: Any = load_neural_classifier(run_dir, training, audio_config)
+            pipeline: Any = (
+                load_mofi_classifier(run_dir, training)
+                if features == CP
+                else load_neural_classifier(run_dir, training, audio_config)
+            )
         except NeuralRunError as exc:
             raise RunError(str(exc)) from exc
         feature_names: tuple[str, ...] = ()
@@ -558,14 +569,14 @@ def _test_accuracy(metrics: dict[str, Any]) -> float | None:
 
 
 def _can_label_files(run_dir: Path) -> bool:
-    """A classical run with its ``model.joblib``, or a neural run with its ``model.pt``."""
+    """A classical run with its ``model.joblib``, or a neural or MoFi run with its ``model.pt``."""
     if (run_dir / MODEL_FILE).is_file():
         return True
     training = run_dir / TRAINING_FILE
     if not ((run_dir / NEURAL_MODEL_FILE).is_file() and training.is_file()):
         return False
     settings = _read_run_json(training).get("settings")
-    return isinstance(settings, dict) and settings.get("features") == NEURAL
+    return isinstance(settings, dict) and settings.get("features") in (NEURAL, CP)
 
 
 def list_runs(results_dir: str | Path) -> pd.DataFrame:

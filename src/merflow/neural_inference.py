@@ -1,4 +1,4 @@
-"""A trained neural run (LSTM-Attn, short-chunk ResNet, Zhao & Yoshii, Zhu et al.) as a file classifier.
+"""A trained neural run (LSTM-Attn, short-chunk ResNet, Zhao & Yoshii, Zhu et al., MoFi) as a file classifier.
 
 Conventions
 -----------
@@ -18,6 +18,13 @@ float32, as cached). The run keeps the first ``max_tokens`` tokens and the centr
 ``max_frames`` frames, as at evaluation (the short-chunk ResNet: every chunk, clip logits =
 mean chunk logits).
 
+**MoFi runs** (``train_mofi``: ``settings.features`` = ``cp``) hold ``model.pt`` (the
+fine-tuned :class:`~merflow.models.film.MoFi`), and ``training.json`` with ``preset`` (the
+MIDI-BERT size), ``settings.injection``, ``finetune.max_len`` (notes per chunk) and
+``cp_rescale`` (how the CP tokens were made). A file gives its CP tokens and the mode of its
+Krumhansl-Kessler key; its chunks of ``max_len`` notes are scored and the clip logits are
+the mean chunk logits, as in fine-tuning.
+
 **Output.** Quadrant probabilities ``(n_files, 4)`` (columns Q1..Q4): the softmax of the clip
 logits, as the run's ``predictions.parquet`` stores them (Zhao & Yoshii: its valence x
 arousal product probabilities, renormalised).
@@ -34,8 +41,10 @@ import torch
 
 from merflow.config import neural_input_tables
 from merflow.features.audio import AudioFeatureConfig
-from merflow.finetuning import clip_logits
+from merflow.finetuning import build_chunks, clip_logits, predict_logits
 from merflow.models.baselines import ShortChunkResNetConfig
+from merflow.models.film import MoFi
+from merflow.models.midibert import MidiBert, MidiBertConfig
 from merflow.neural_training import (
     ClipSet,
     NeuralSettings,
@@ -60,12 +69,15 @@ class NeuralInput:
     """What one file gives a neural model.
 
     Attributes:
-        tokens: token ids ``(n_tokens,)`` of the run's tokenizer, or None if it reads none.
+        tokens: token ids ``(n_tokens,)`` of the run's tokenizer (CP: ``(n_notes, 4)``), or
+            None if it reads none.
         frames: frame features by name, each ``(n_rows, n_frames)`` float32, or None.
+        minor: 1 if the file's key is minor, 0 if major (MoFi's FiLM mode), None if unused.
     """
 
     tokens: np.ndarray | None
     frames: dict[str, np.ndarray] | None
+    minor: int | None = None
 
 
 @dataclass
@@ -139,3 +151,62 @@ def load_neural_classifier(
     reads = neural_input_tables(model_settings)
     tokenizer = model_settings.get("tokenizer", "midi_like") if "tokens" in reads else None
     return NeuralClassifier(model, model_config, settings, tokenizer, reads)
+
+
+@dataclass
+class MoFiClassifier:
+    """A fine-tuned MoFi run ready to score :class:`NeuralInput` s (CP tokens and mode).
+
+    Attributes:
+        model: the fine-tuned MoFi, in eval mode on the CPU.
+        max_len: notes per chunk.
+        cp_rescale: how the run's CP tokens were made.
+    """
+
+    model: torch.nn.Module
+    max_len: int
+    cp_rescale: bool
+    tokenizer: str = "cp"
+    needs_frames: bool = False
+    batch_size: int = 12
+
+    def probabilities(self, inputs: list[NeuralInput]) -> np.ndarray:
+        """Quadrant probabilities ``(len(inputs), 4)``: softmax of the mean chunk logits."""
+        ids = [str(i) for i in range(len(inputs))]
+        chunks = build_chunks(
+            {i: item.tokens for i, item in zip(ids, inputs, strict=True)},
+            {i: int(item.minor) for i, item in zip(ids, inputs, strict=True)},
+            dict.fromkeys(ids, 1),  # labels are not used
+            self.max_len,
+        )
+        logits = predict_logits(self.model, chunks, CPU, self.batch_size)
+        return torch.softmax(torch.as_tensor(clip_logits(chunks, logits)), dim=1).numpy().astype(np.float64)
+
+
+def load_mofi_classifier(run_dir: Path, training: dict[str, Any]) -> MoFiClassifier:
+    """The fine-tuned model of a MoFi run folder (``model.pt`` + its parsed ``training.json``).
+
+    Raises:
+        NeuralRunError: ``training.json`` lacks the preset, injection point, ``finetune.max_len``
+            or ``cp_rescale`` (runs trained before merflow recorded them: retrain), or
+            ``model.pt`` does not fit the model they describe.
+    """
+    where = run_dir / NEURAL_MODEL_FILE
+    try:
+        config = MidiBertConfig.preset(training["preset"])
+        model = MoFi(MidiBert(config), injection=training["settings"]["injection"])
+        max_len = int(training["finetune"]["max_len"])
+        cp_rescale = training["cp_rescale"]
+        if not isinstance(cp_rescale, bool):
+            raise TypeError(f"cp_rescale is {cp_rescale!r}, not a boolean")
+    except (KeyError, TypeError, ValueError) as exc:
+        raise NeuralRunError(
+            f"{run_dir / 'training.json'}: cannot rebuild the MoFi model ({type(exc).__name__}: {exc}); "
+            "runs trained before merflow recorded the chunk length and CP settings must be retrained"
+        ) from exc
+    try:
+        model.load_state_dict(load_checkpoint(where, CPU))
+    except Exception as exc:  # unpickling and shape mismatches raise many types
+        raise NeuralRunError(f"{where}: does not fit MoFi ({exc})") from exc
+    model.eval()
+    return MoFiClassifier(model, max_len, cp_rescale)

@@ -1,10 +1,12 @@
 """Snakemake script: fine-tune one MoFi / MIDI-BERT model on one partition with one seed."""
 
+from dataclasses import asdict
+
 import pandas as pd
 
 from merflow.datasets.manifest import read_manifest
 from merflow.finetuning import FinetuneSettings, run_mofi
-from merflow.io import write_json, write_parquet
+from merflow.io import read_parquet_metadata, write_json, write_parquet
 from merflow.logs import setup_logging
 from merflow.models.checkpoint import load_midibert_checkpoint
 from merflow.models.midibert import MidiBertConfig
@@ -42,6 +44,8 @@ def main(inputs, params, wildcards, threads, outputs) -> None:
         inputs.manifest,
         {"tokens": file_sha256(inputs.tokens)},
         encoder=str(encoder_path),
+        finetune=asdict(run_settings),  # max_len: notes per chunk, for labelling files later
+        cp_rescale=read_parquet_metadata(inputs.tokens).get("cp_rescale"),
     )
     write_json(record, outputs.history)
 

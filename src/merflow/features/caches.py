@@ -73,16 +73,21 @@ def _symbolic_result(clip_id: str, path: str, cp_rescale: bool) -> dict[str, Any
     }
 
 
-def clip_tokens(score: symusic.Score, notes: Notes, tokenizer: str) -> np.ndarray:
-    """Token ids ``(n_tokens,)`` of one clip for a tokenizer of :data:`NOTE_TOKENIZERS`.
+def clip_tokens(
+    score: symusic.Score, notes: Notes, tokenizer: str, cp_rescale: bool = False, item: str | None = None
+) -> np.ndarray:
+    """Token ids of one clip for a tokenizer of :data:`TOKENIZERS`: ``(n_tokens,)``, or
+    ``(n_notes, 4)`` for CP (``cp_rescale``: see :func:`merflow.tokenizers.cp.encode_cp`).
 
     ``score`` and ``notes`` are the same MIDI file (:func:`merflow.midi.read_score` and
-    :func:`merflow.midi.checked_notes`): REMI reads the score's beat grid, the others the notes.
+    :func:`merflow.midi.checked_notes`): REMI and CP read the score's ticks, the others the notes.
     """
     if tokenizer == "remi":
         return remi.encode(score)
+    if tokenizer == "cp":
+        return cp.encode_cp(score, rescale=cp_rescale, item=item)
     if tokenizer not in NOTE_TOKENIZERS:
-        raise ValueError(f"unknown tokenizer {tokenizer!r}; choose from {NOTE_TOKENIZERS}")
+        raise ValueError(f"unknown tokenizer {tokenizer!r}; choose from {TOKENIZERS}")
     return {"midi_like": midi_like, "refined_midi_like": refined_midi_like}[tokenizer].encode(notes)
 
 
