@@ -88,21 +88,31 @@ def _train_and_evaluate(repo_root: Path, results: Path, manifest: Path, features
             "history": str(run_dir / "training.json"),
         },
     )
+    return evaluate_run(repo_root, run_dir)
+
+
+def evaluate_run(repo_root: Path, run_dir: Path) -> Path:
+    """Evaluate a trained run with the pipeline's ``evaluate.py`` (metrics.json beside it)."""
     _run_pipeline_script(
-        scripts / "evaluate.py",
+        repo_root / "workflow" / "scripts" / "evaluate.py",
         input={"predictions": str(run_dir / "predictions.parquet")},
         output={"metrics": str(run_dir / "metrics.json"), "confusion": str(run_dir / "confusion.png")},
     )
     return run_dir
 
 
+def demo_manifest(root: Path) -> pd.DataFrame:
+    """The small demo dataset of these tests under ``root/demo`` (its manifest)."""
+    return generate_demo(
+        root / "demo", n_songs=N_SONGS, clips_per_song=CLIPS_PER_SONG, clip_s=CLIP_S, gap_s=GAP_S
+    )
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory, repo_root: Path) -> SimpleNamespace:
     """A demo dataset, its clip MIDI, and a symbolic and an audio run trained on it."""
     root = tmp_path_factory.mktemp("inference")
-    manifest = generate_demo(
-        root / "demo", n_songs=N_SONGS, clips_per_song=CLIPS_PER_SONG, clip_s=CLIP_S, gap_s=GAP_S
-    )
+    manifest = demo_manifest(root)
     notes = {row.clip_id: read_notes(row.midi_path) for row in manifest.itertuples()}
     cfg = AudioFeatureConfig()
     audio_rows = [

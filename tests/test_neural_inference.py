@@ -20,18 +20,16 @@ import pandas as pd
 import pytest
 import torch
 from test_inference import (
-    CLIP_S,
-    CLIPS_PER_SONG,
     DATASET,
-    GAP_S,
-    N_SONGS,
     PROBABILITY_TOLERANCE,
     _run_pipeline_script,
     _stored_probabilities,
+    demo_manifest,
+    evaluate_run,
 )
+from test_neural_pipeline import MODELS as PIPELINE_MODELS
 
 from merflow.cli import main
-from merflow.datasets.demo import generate_demo
 from merflow.features.audio import FEATURES, AudioFeatureConfig, frame_features
 from merflow.features.caches import audio_cache_metadata, frame_table, symbolic_caches
 from merflow.inference import FROM_CACHE, RunError, find_run, load_predictor
@@ -43,20 +41,7 @@ from merflow.synth import render
 from merflow.torch_utils import save_checkpoint
 
 NEURAL = {"epochs": 1, "patience": 1, "batch_size": 8, "lr": 1e-3, "max_tokens": 48, "max_frames": 64}
-MODELS = {
-    "zhao_yoshii": {
-        "estimator": "zhao_yoshii",
-        "features": "neural",
-        "source": "oracle",
-        "tokenizer": "midi_like",
-    },
-    "lstm_attn_remi": {
-        "estimator": "lstm_attn",
-        "features": "neural",
-        "source": "oracle",
-        "tokenizer": "remi",
-    },
-}
+MODELS = {name: PIPELINE_MODELS[name] for name in ("zhao_yoshii", "lstm_attn_remi")}
 
 MOFI = {
     "estimator": "mofi",
@@ -90,12 +75,7 @@ def _train_neural(repo_root: Path, results: Path, manifest: Path, features: Path
         },
         threads=1,
     )
-    _run_pipeline_script(
-        scripts / "evaluate.py",
-        input={"predictions": str(run_dir / "predictions.parquet")},
-        output={"metrics": str(run_dir / "metrics.json"), "confusion": str(run_dir / "confusion.png")},
-    )
-    return run_dir
+    return evaluate_run(repo_root, run_dir)
 
 
 def _train_mofi(repo_root: Path, results: Path, manifest: Path, symbolic: Path, encoder: Path) -> Path:
@@ -125,21 +105,14 @@ def _train_mofi(repo_root: Path, results: Path, manifest: Path, symbolic: Path, 
         },
         threads=1,
     )
-    _run_pipeline_script(
-        scripts / "evaluate.py",
-        input={"predictions": str(run_dir / "predictions.parquet")},
-        output={"metrics": str(run_dir / "metrics.json"), "confusion": str(run_dir / "confusion.png")},
-    )
-    return run_dir
+    return evaluate_run(repo_root, run_dir)
 
 
 @pytest.fixture(scope="module")
 def neural_runs(tmp_path_factory: pytest.TempPathFactory, repo_root: Path) -> SimpleNamespace:
     """A demo dataset, its pipeline caches (tokens, frames of its rendering) and two neural runs."""
     root = tmp_path_factory.mktemp("neural_inference")
-    manifest = generate_demo(
-        root / "demo", n_songs=N_SONGS, clips_per_song=CLIPS_PER_SONG, clip_s=CLIP_S, gap_s=GAP_S
-    )
+    manifest = demo_manifest(root)
     features = root / "results" / DATASET / "features"
     index = manifest.assign(status="ok")[["clip_id", "midi_path", "status"]]
     caches = symbolic_caches(index, Ledger("symbolic", DATASET))
