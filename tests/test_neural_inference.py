@@ -32,13 +32,14 @@ from test_neural_pipeline import MODELS as PIPELINE_MODELS
 from merflow.cli import main
 from merflow.features.audio import FEATURES, AudioFeatureConfig, frame_features
 from merflow.features.caches import audio_cache_metadata, frame_table, symbolic_caches
-from merflow.inference import FROM_CACHE, RunError, find_run, load_predictor
+from merflow.inference import FROM_CACHE, RunError, find_run, ledger_path_for, load_predictor
 from merflow.io import read_json, write_json, write_parquet
 from merflow.ledger import Ledger
 from merflow.midi import read_notes
 from merflow.models.midibert import MidiBert, MidiBertConfig
 from merflow.synth import render
 from merflow.torch_utils import save_checkpoint
+from merflow.training import PROB_COLUMNS
 
 NEURAL = {"epochs": 1, "patience": 1, "batch_size": 8, "lr": 1e-3, "max_tokens": 48, "max_frames": 64}
 MODELS = {name: PIPELINE_MODELS[name] for name in ("zhao_yoshii", "lstm_attn_remi")}
@@ -206,3 +207,23 @@ def test_a_run_of_another_kind_cannot_label_files_and_is_not_offered(neural_runs
         load_predictor(run)
     with pytest.raises(RunError, match="no evaluated run"):
         find_run(results)
+
+
+def test_annotate_a_folder_with_a_mofi_run(neural_runs, tmp_path):
+    folder = tmp_path / "music"
+    folder.mkdir()
+    clips = neural_runs.manifest[neural_runs.manifest["split"] == "test"].iloc[:3]
+    for row in clips.itertuples():
+        (folder / f"{row.clip_id}.mid").write_bytes(Path(row.midi_path).read_bytes())
+    (folder / "broken.mid").write_text("not a MIDI file")
+    out = tmp_path / "labels.parquet"
+    assert main(["annotate", str(folder), "--out", str(out), "--run", str(neural_runs.runs["mofi"])]) == 0
+    table = pd.read_parquet(out).assign(clip_id=lambda t: [Path(p).stem for p in t["path"]])
+    assert sorted(table["clip_id"]) == sorted(clips["clip_id"])
+    stored = pd.read_parquet(neural_runs.runs["mofi"] / "predictions.parquet").set_index("clip_id")
+    np.testing.assert_allclose(
+        table.set_index("clip_id")[PROB_COLUMNS].to_numpy(),
+        stored.loc[table["clip_id"], PROB_COLUMNS].to_numpy(),
+        atol=PROBABILITY_TOLERANCE,
+    )
+    assert pd.read_csv(ledger_path_for(out))["item"].tolist() == ["broken.mid"]
