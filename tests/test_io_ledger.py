@@ -1,10 +1,21 @@
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from merflow.errors import InputError
-from merflow.io import atomic_path, read_json, read_parquet_metadata, write_json, write_parquet
+from merflow.io import (
+    atomic_path,
+    matrix_list_array,
+    matrix_list_views,
+    read_json,
+    read_matrix_table,
+    read_parquet_metadata,
+    write_json,
+    write_parquet,
+)
 from merflow.ledger import LEDGER_COLUMNS, Ledger, merge_ledgers
 
 
@@ -72,3 +83,30 @@ def test_matrix_list_array_round_trips_through_parquet(tmp_path) -> None:
     assert read_parquet_metadata(tmp_path / "m.parquet") == {"frame_rate_hz": 43.0}
     with pytest.raises(ValueError, match="2-D"):
         matrix_list_array([np.zeros(3)])
+
+
+def test_matrix_list_views_give_back_the_matrices_without_copies(tmp_path):
+    rng = np.random.default_rng(0)
+    matrices = [rng.normal(size=shape).astype(np.float32) for shape in ((3, 5), (3, 1), (0, 0), (2, 7))]
+    column = matrix_list_array(matrices)
+    views = matrix_list_views(column)
+    assert [v.shape for v in views] == [(3, 5), (3, 1), (0, 0), (2, 7)]
+    for view, matrix in zip(views, matrices, strict=True):
+        np.testing.assert_array_equal(view, matrix)
+        assert not view.flags.writeable  # a view of the Arrow buffer, not a copy
+    for view, matrix in zip(matrix_list_views(column.slice(1)), matrices[1:], strict=True):
+        np.testing.assert_array_equal(view, matrix)
+
+    path = tmp_path / "frames.parquet"
+    write_parquet(pa.table({"clip_id": ["a", "b", "c", "d"], "n": [5, 1, 0, 7], "m": column}), path)
+    table = read_matrix_table(path, ["clip_id", "m", "n"])
+    assert list(table.columns) == ["clip_id", "m", "n"] and table["n"].tolist() == [5, 1, 0, 7]
+    pandas_cells = pd.read_parquet(path)["m"]  # what pandas gives: object arrays of rows
+    for view, cell in zip(table["m"], pandas_cells, strict=True):
+        np.testing.assert_array_equal(view, np.stack(cell) if len(cell) else np.zeros((0, 0), np.float32))
+
+
+def test_matrix_list_views_reject_ragged_matrices():
+    ragged = pa.array([[[1.0, 2.0], [3.0]]], type=pa.list_(pa.list_(pa.float32())))
+    with pytest.raises(ValueError, match="rows of different lengths"):
+        matrix_list_views(ragged)

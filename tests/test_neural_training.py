@@ -7,6 +7,8 @@ import torch
 
 from merflow.config import input_source, neural_input_tables, uses_audio
 from merflow.features.audio import FEATURES, AudioFeatureConfig
+from merflow.features.caches import frame_table
+from merflow.io import read_matrix_table, write_parquet
 from merflow.models import zhao_yoshii, zhu
 from merflow.neural_training import (
     MissingFeatureError,
@@ -219,3 +221,22 @@ def test_clip_scores_of_chunk_models_are_mean_chunk_logits():
     logits = np.log(first[PROB_COLUMNS].to_numpy())
     mean = torch.softmax(torch.as_tensor(logits.mean(axis=0)), dim=0).numpy()
     assert np.allclose(mean, run.predictions[PROB_COLUMNS].iloc[0].to_numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["zhu", "short_chunk_resnet"])
+def test_frame_views_train_exactly_like_pandas_frames(tmp_path, name):
+    """The memory-light reading of the frame cache (2-D views) changes no number."""
+    manifest, inputs = toy_tables(1)
+    frames = inputs["frames"]
+    path = tmp_path / "frames.parquet"
+    frame_sets = [
+        {f: np.asarray(frames[f].iloc[i], dtype=np.float32) for f in FEATURES} for i in range(len(frames))
+    ]
+    write_parquet(frame_table(list(frames["clip_id"]), frame_sets), path)
+    columns = frame_columns_for(SETTINGS, MODELS[name])
+    settings = NeuralSettings(**{**SETTINGS.__dict__, "frame_rate_hz": 4.0})
+    runs = [
+        train_neural(manifest, {**inputs, "frames": table}, settings, MODELS[name], "main", 0, CPU)
+        for table in (pd.read_parquet(path, columns=columns), read_matrix_table(path, columns))
+    ]
+    pd.testing.assert_frame_equal(runs[0].predictions, runs[1].predictions, check_exact=True)

@@ -233,7 +233,9 @@ def frame_arrays(row: Mapping[str, Any], model_config: Any) -> dict[str, np.ndar
     """
 
     def feature(name: str) -> np.ndarray:
-        return np.stack(row[name]).astype(np.float32)
+        value = row[name]  # a 2-D array (view), or a sequence of row arrays
+        matrix = value if isinstance(value, np.ndarray) and value.ndim == 2 else np.stack(value)
+        return matrix.astype(np.float32, copy=False)
 
     if isinstance(model_config, ShortChunkResNetConfig):
         return {"chunks": feature("log_mel")}
