@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -151,3 +152,25 @@ def test_editing_a_mirrored_dataset_file_reruns_its_manifest(tmp_path, repo_root
     rerun = run_snakemake(workdir, repo_root, target, "--dry-run")
     output = rerun.stdout + rerun.stderr
     assert "rule vgmidi_manifest" in output and edited.name in output
+
+
+def test_slurm_profile_sends_gpu_rules_to_the_gpu_partition(tmp_path, repo_root):
+    """A dry run through profiles/slurm: each job carries the resources SLURM will be asked for."""
+    config = {
+        **CONFIG,
+        "models": {
+            **CONFIG["models"],
+            "lstm": {"estimator": "lstm_attn", "features": "neural", "source": "oracle", "tokenizer": "remi"},
+        },
+    }
+    prepare_workdir(tmp_path, repo_root, config)
+    result = run_snakemake(tmp_path, repo_root, "--profile", "profiles/slurm", "--dry-run")
+    assert result.returncode == 0, result.stderr[-3000:]
+    jobs = {}
+    for block in result.stdout.split("\nrule ")[1:]:
+        resources = re.search(r"resources: (.*)", block)
+        jobs.setdefault(block.split(":", 1)[0], resources.group(1) if resources else "")
+    assert "slurm_partition=gpu" in jobs["train_neural"] and "gpu=1" in jobs["train_neural"]
+    assert "mem_mb=16000" in jobs["train_neural"]
+    assert "mem_mb=12000" in jobs["audio_features"]
+    assert "slurm_partition=cpu" in jobs["train"] and "gpu" not in jobs["train"].replace("slurm", "")
