@@ -128,6 +128,23 @@ def mirror_files(name):
     )
 
 
+def mirror_root_of(name):
+    """A params function: the mirror root as the job sees it, derived from the job's mirrored
+    input files (``input.mirror``, so storage that rewrites input paths rewrites it too);
+    the configured ``data_mirror`` when the dataset folder has no file (the job then
+    reports the missing folder), and "" without a mirror."""
+
+    def root(wildcards, input):
+        if not input.mirror:
+            return config["data_mirror"]
+        folder = Path(input.mirror[0]).parent
+        while folder.name != name and folder != folder.parent:
+            folder = folder.parent
+        return str(folder.parent)
+
+    return root
+
+
 def eval_manifests(wildcards=None):
     """Manifests of the evaluation datasets whose test music pretraining must not see."""
     return expand(

@@ -23,7 +23,7 @@ rule demo_dataset:
 
 rule emopia_manifest:
     input:
-        mirror_files("emopia"),
+        mirror=mirror_files("emopia"),
     output:
         manifest="resources/emopia/manifest.parquet",
         ledger="results/emopia/ledger/manifest.csv",
@@ -35,7 +35,7 @@ rule emopia_manifest:
         "../../envs/pipeline.yaml"
     params:
         settings=config["emopia"],
-        mirror=config["data_mirror"],
+        mirror=mirror_root_of("emopia"),
         root="resources/archives/emopia",
         code=code_version("merflow.datasets.emopia", "merflow.datasets.archive"),
     script:
@@ -44,7 +44,7 @@ rule emopia_manifest:
 
 rule vgmidi_manifest:
     input:
-        mirror_files("vgmidi"),
+        mirror=mirror_files("vgmidi"),
     output:
         manifest="resources/vgmidi/manifest.parquet",
         ledger="results/vgmidi/ledger/manifest.csv",
@@ -56,7 +56,7 @@ rule vgmidi_manifest:
         "../../envs/pipeline.yaml"
     params:
         settings=config["vgmidi"],
-        mirror=config["data_mirror"],
+        mirror=mirror_root_of("vgmidi"),
         root="resources/archives/vgmidi",
         code=code_version("merflow.datasets.vgmidi", "merflow.datasets.archive"),
     script:

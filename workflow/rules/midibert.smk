@@ -6,7 +6,7 @@
 rule pretrain_manifest:
     input:
         manifests=eval_manifests,
-        corpora=mirror_files("pretrain"),
+        mirror=mirror_files("pretrain"),
         user=files_under(config["midibert"]["pretrain"]["user_dir"]),
     output:
         manifest="results/pretrain/manifest.parquet",
@@ -20,7 +20,7 @@ rule pretrain_manifest:
         "../../envs/pipeline.yaml"
     threads: 2
     params:
-        mirror=config["data_mirror"],
+        mirror=mirror_root_of("pretrain"),
         corpora=config["midibert"]["pretrain"]["corpora"],
         user_dir=config["midibert"]["pretrain"]["user_dir"],
         code=code_version("merflow.datasets.pretraining"),
