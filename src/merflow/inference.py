@@ -219,7 +219,7 @@ class Prediction:
 class _Analysis:
     """What a file yields before classification: the model's inputs, notes, key source.
 
-    ``features`` (classical runs: statistics in model order) or ``neural`` (neural runs).
+    ``features`` (classical runs: statistics in model order) or ``neural`` (neural and MoFi runs).
     """
 
     features: np.ndarray | None
@@ -253,8 +253,9 @@ class Predictor:
     """A trained run ready to classify files; build it with :func:`load_predictor`.
 
     Attributes:
-        pipeline: the fitted scikit-learn pipeline of a classical run, or the
-            :class:`~merflow.neural_inference.NeuralClassifier` of a neural run.
+        pipeline: the fitted scikit-learn pipeline of a classical run, the
+            :class:`~merflow.neural_inference.NeuralClassifier` of a neural run or the
+            :class:`~merflow.neural_inference.MoFiClassifier` of a MoFi run.
         feature_names: the classical pipeline's input columns, in order (() for neural runs).
         info: identity of the run.
         audio_config: audio-feature settings (used by audio models).
