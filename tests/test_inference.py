@@ -31,13 +31,14 @@ from merflow.features.symbolic import symbolic_statistics_table
 from merflow.inference import (
     ANNOTATION_COLUMNS,
     FROM_CACHE,
+    FROM_TRAINING,
     Predictor,
     RunError,
     find_run,
     ledger_path_for,
     load_predictor,
 )
-from merflow.io import read_json, write_json, write_parquet
+from merflow.io import read_json, read_parquet_metadata, write_json, write_parquet
 from merflow.midi import read_notes
 from merflow.synth import render
 from merflow.tonality import estimate_key
@@ -187,7 +188,7 @@ def test_predict_wav_with_audio_and_symbolic_models(trained, tmp_path):
     clip = _test_clip(trained)
     wav = _render_wav(clip.midi_path, tmp_path / "clip.wav")
     audio = load_predictor(trained.runs[AUDIO_MODEL])
-    assert audio.settings_origin["audio_features"] == FROM_CACHE  # the run's own cache, hash-checked
+    assert audio.settings_origin["audio_features"] == FROM_TRAINING  # recorded by train.py
     prediction = audio.predict_file(wav)
     expected = _stored_probabilities(trained.runs[AUDIO_MODEL], clip.clip_id)
     np.testing.assert_allclose(list(prediction.probabilities.values()), expected, atol=PROBABILITY_TOLERANCE)
@@ -336,3 +337,19 @@ def test_load_predictor_rejects_inconsistent_runs(trained, tmp_path):
     (run / "model.joblib").unlink()
     with pytest.raises(RunError, match=r"no model\.joblib"):
         load_predictor(run)
+
+
+def test_audio_settings_come_from_training_json_else_the_hash_checked_cache(trained):
+    run = trained.runs[AUDIO_MODEL]
+    training = read_json(run / "training.json")
+    cache_settings = read_parquet_metadata(
+        trained.results / DATASET / "features" / "audio" / "statistics.parquet"
+    )
+    assert training["audio_features"] == {k: cache_settings[k] for k in training["audio_features"]}
+    assert "audio_features" not in read_json(trained.runs[SYMBOLIC_MODEL] / "training.json")
+    original = (run / "training.json").read_text()
+    try:  # a run written before training.json recorded them: the run's own cache, hash-checked
+        write_json({k: v for k, v in training.items() if k != "audio_features"}, run / "training.json")
+        assert load_predictor(run).settings_origin["audio_features"] == FROM_CACHE
+    finally:
+        (run / "training.json").write_text(original)

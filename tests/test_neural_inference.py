@@ -32,7 +32,7 @@ from test_neural_pipeline import MODELS as PIPELINE_MODELS
 from merflow.cli import main
 from merflow.features.audio import FEATURES, AudioFeatureConfig, frame_features
 from merflow.features.caches import audio_cache_metadata, frame_table, symbolic_caches
-from merflow.inference import FROM_CACHE, RunError, find_run, ledger_path_for, load_predictor
+from merflow.inference import FROM_CACHE, FROM_TRAINING, RunError, find_run, ledger_path_for, load_predictor
 from merflow.io import read_json, write_json, write_parquet
 from merflow.ledger import Ledger
 from merflow.midi import read_notes
@@ -149,8 +149,8 @@ def test_a_neural_run_predicts_what_its_training_stored(neural_runs, model):
     clip = _test_clip(neural_runs)
     predictor = load_predictor(neural_runs.runs[model])
     assert predictor.info.features in ("neural", "cp") and predictor.feature_names == ()
-    if model == "zhao_yoshii":  # its frame settings: the run's own frame cache, hash-checked
-        assert predictor.settings_origin["audio_features"] == FROM_CACHE
+    if model == "zhao_yoshii":  # its frame settings, recorded by train_neural.py
+        assert predictor.settings_origin["audio_features"] == FROM_TRAINING
     prediction = predictor.predict_file(clip.midi_path)
     expected = _stored_probabilities(neural_runs.runs[model], clip.clip_id)
     np.testing.assert_allclose(list(prediction.probabilities.values()), expected, atol=PROBABILITY_TOLERANCE)
@@ -227,3 +227,14 @@ def test_annotate_a_folder_with_a_mofi_run(neural_runs, tmp_path):
         atol=PROBABILITY_TOLERANCE,
     )
     assert pd.read_csv(ledger_path_for(out))["item"].tolist() == ["broken.mid"]
+
+
+def test_a_neural_run_without_recorded_audio_settings_uses_its_hash_checked_frame_cache(neural_runs):
+    run = neural_runs.runs["zhao_yoshii"]
+    training = read_json(run / "training.json")
+    original = (run / "training.json").read_text()
+    try:  # runs written before training.json recorded them
+        write_json({k: v for k, v in training.items() if k != "audio_features"}, run / "training.json")
+        assert load_predictor(run).settings_origin["audio_features"] == FROM_CACHE
+    finally:
+        (run / "training.json").write_text(original)

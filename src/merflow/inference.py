@@ -84,7 +84,7 @@ from merflow.features.audio import (
     frame_features,
     load_audio,
 )
-from merflow.features.caches import clip_tokens
+from merflow.features.caches import audio_feature_settings, clip_tokens
 from merflow.features.symbolic import SYMBOLIC_FEATURE_NAMES, symbolic_statistics
 from merflow.io import read_json, read_parquet_metadata, write_parquet
 from merflow.labels import QUADRANT_NAMES, QUADRANTS, arousal_of, valence_of
@@ -424,8 +424,7 @@ def _audio_config(training: dict[str, Any], run_dir: Path) -> tuple[AudioFeature
         }
         for cache, digest in caches.items():
             if digest and cache.is_file() and file_sha256(cache) == digest:
-                metadata = read_parquet_metadata(cache)
-                return AudioFeatureConfig(**{k: v for k, v in metadata.items() if k in known}), FROM_CACHE
+                return AudioFeatureConfig(**audio_feature_settings(read_parquet_metadata(cache))), FROM_CACHE
     return AudioFeatureConfig(), FROM_DEFAULTS
 
 

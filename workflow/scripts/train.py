@@ -6,10 +6,16 @@ import joblib
 import pandas as pd
 
 from merflow.datasets.manifest import read_manifest
-from merflow.io import atomic_path, write_json, write_parquet
+from merflow.features.caches import audio_feature_settings
+from merflow.io import atomic_path, read_parquet_metadata, write_json, write_parquet
 from merflow.logs import setup_logging
 from merflow.provenance import file_sha256, job_identity
 from merflow.training import train_classical
+
+
+def audio_settings(features_path: str) -> dict:
+    """The audio-feature settings of an acoustic statistics cache ({} for symbolic ones)."""
+    return audio_feature_settings(read_parquet_metadata(features_path))
 
 
 def main(inputs, params, wildcards, outputs) -> None:
@@ -30,6 +36,8 @@ def main(inputs, params, wildcards, outputs) -> None:
             "features_sha256": file_sha256(features_path),
             "history": result.history,
             "curves": {"val_accuracy_by_C": list(result.history["val_accuracy_by_C"].values())},
+            # audio runs: the feature settings, so the run folder alone can label audio
+            **({"audio_features": audio} if (audio := audio_settings(features_path)) else {}),
         },
         outputs.history,
     )

@@ -5,6 +5,7 @@ from dataclasses import asdict
 import pandas as pd
 
 from merflow.datasets.manifest import read_manifest
+from merflow.features.caches import audio_feature_settings
 from merflow.io import read_matrix_table, read_parquet_metadata, write_json, write_parquet
 from merflow.logs import setup_logging
 from merflow.neural_training import NeuralSettings, frame_columns_for, train_neural
@@ -17,7 +18,8 @@ def main(inputs, params, wildcards, threads, outputs) -> None:
     settings, neural = dict(params.settings), dict(params.neural)
     part, seed = wildcards.part, int(wildcards.seed)
     paths = dict(inputs.items())  # manifest, and tokens and/or frames
-    frame_rate = read_parquet_metadata(paths["frames"]).get("frame_rate_hz") if "frames" in paths else None
+    frame_metadata = read_parquet_metadata(paths["frames"]) if "frames" in paths else {}
+    frame_rate = frame_metadata.get("frame_rate_hz")
     run_settings = NeuralSettings.from_config(neural, frame_rate)
     columns = {"frames": frame_columns_for(run_settings, settings)}  # the frames a model reads
     tables = {  # frames: one float32 matrix per clip, read batch by batch (half the memory)
@@ -42,6 +44,8 @@ def main(inputs, params, wildcards, threads, outputs) -> None:
         inputs.manifest,
         {name: file_sha256(paths[name]) for name in digested},
         neural=asdict(run_settings),
+        # runs on audio frames: the feature settings, so the run folder alone can label audio
+        **({"audio_features": audio_feature_settings(frame_metadata)} if frame_metadata else {}),
     )
     write_json(record, outputs.history)
 

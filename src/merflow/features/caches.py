@@ -20,7 +20,7 @@ Conventions
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from functools import partial
 from typing import Any
 
@@ -185,6 +185,13 @@ def frame_table(clip_ids: list[str], frame_sets: list[dict[str, np.ndarray]]) ->
     for name in FEATURES:
         columns[name] = matrix_list_array([f[name] for f in frame_sets])
     return pa.table(columns)
+
+
+def audio_feature_settings(metadata: dict[str, object]) -> dict[str, object]:
+    """The :class:`AudioFeatureConfig` fields of an acoustic cache's metadata
+    (:func:`audio_cache_metadata`); {} for a table that is not an acoustic cache."""
+    known = {f.name for f in fields(AudioFeatureConfig)}
+    return {key: value for key, value in metadata.items() if key in known}
 
 
 def audio_cache_metadata(cfg: AudioFeatureConfig) -> dict[str, object]:
