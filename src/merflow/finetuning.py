@@ -205,13 +205,23 @@ def finetune(
     return train_with_early_stopping(model, settings.epochs, settings.patience, train_epoch, validate)
 
 
+def clip_probabilities(chunks: ChunkSet, logits: np.ndarray) -> np.ndarray:
+    """Quadrant probabilities per clip ``(n_clips, 4)``: softmax of the mean chunk logits."""
+    return softmax_rows(clip_logits(chunks, logits))
+
+
+def softmax_rows(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of logits ``(n, 4)``, as the prediction tables store probabilities."""
+    return torch.softmax(torch.as_tensor(logits), dim=1).numpy()
+
+
 def prediction_tables(
     chunks: ChunkSet, logits: np.ndarray, split: dict[str, str]
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Clip-level and chunk-level prediction tables (see :mod:`merflow.training` for the columns)."""
 
     def table(ids: list[str], labels: np.ndarray, rows: np.ndarray) -> pd.DataFrame:
-        probabilities = torch.softmax(torch.as_tensor(rows), dim=1).numpy()
+        probabilities = softmax_rows(rows)
         out = pd.DataFrame({"clip_id": ids, "split": [split[c] for c in ids], "quadrant": labels + 1})
         out["predicted"] = np.asarray(QUADRANTS)[probabilities.argmax(axis=1)]
         out[PROB_COLUMNS] = probabilities

@@ -93,7 +93,7 @@ from merflow.logs import Progress
 from merflow.midi import Notes, checked_notes, read_score
 from merflow.provenance import file_sha256
 from merflow.synth import render
-from merflow.tonality import estimate_key
+from merflow.tonality import Key, estimate_key
 from merflow.training import PROB_COLUMNS, probabilities_per_quadrant
 from merflow.transcription import TRANSCRIBERS, Transcriber, get_transcriber
 
@@ -106,7 +106,7 @@ MIDI_SUFFIXES = (".mid", ".midi")
 AUDIO_SUFFIXES = (".wav", ".mp3", ".flac")
 SUPPORTED_SUFFIXES = MIDI_SUFFIXES + AUDIO_SUFFIXES
 MODEL_FILE = "model.joblib"
-NEURAL_MODEL_FILE = "model.pt"  # = merflow.neural_inference.NEURAL_MODEL_FILE
+NEURAL_MODEL_FILE = "model.pt"  # neural and MoFi runs' weights (torch state dict)
 TRAINING_FILE = "training.json"
 METRICS_FILE = "metrics.json"
 #: Run folders below a results folder: ``<dataset>/models/<model>/<part>/seed<k>``.
@@ -217,7 +217,7 @@ class Prediction:
 
 @dataclass(frozen=True)
 class _Analysis:
-    """What a file yields before classification: the model's inputs, notes, key source.
+    """What a file yields before classification: the model's inputs, its notes and their key.
 
     ``features`` (classical runs: statistics in model order) or ``neural`` (neural and MoFi runs).
     """
@@ -225,6 +225,7 @@ class _Analysis:
     features: np.ndarray | None
     neural: NeuralInput | None
     notes: Notes
+    key: Key
     input: str
     transcriber: str | None
 
@@ -334,6 +335,7 @@ class Predictor:
             y = load_audio(path, cfg.sample_rate, item) if kind == AUDIO else render(notes, cfg.sample_rate)
             return frame_features(y, cfg)
 
+        key = estimate_key(notes)  # reported, and MoFi's FiLM mode
         features = neural = None
         if self.info.features in (NEURAL, CP):
             from merflow.neural_inference import NeuralInput
@@ -346,16 +348,15 @@ class Predictor:
             frame_set = None
             if classifier.needs_frames:
                 frame_set = {name: value.astype(np.float32) for name, value in frames().items()}
-            minor = int(estimate_key(notes).mode == "minor")
-            neural = NeuralInput(tokens=tokens, frames=frame_set, minor=minor)
+            neural = NeuralInput(tokens=tokens, frames=frame_set, minor=int(key.mode == "minor"))
         else:
             symbolic = self.info.features == SYMBOLIC
             values = symbolic_statistics(notes) if symbolic else audio_statistics(frames())
             features = np.array([values[name] for name in self.feature_names], dtype=np.float64)
-        return _Analysis(features=features, neural=neural, notes=notes, input=kind, transcriber=transcriber)
+        return _Analysis(features, neural, notes, key, input=kind, transcriber=transcriber)
 
     def _prediction(self, file: str, analysis: _Analysis, p: np.ndarray) -> Prediction:
-        key = estimate_key(analysis.notes)
+        key = analysis.key
         p_valence = float(p @ valence_of(QUADRANTS))
         p_arousal = float(p @ arousal_of(QUADRANTS))
         return Prediction(
@@ -479,7 +480,7 @@ def load_predictor(run_dir: str | Path) -> Predictor:
             f"{run_dir / TRAINING_FILE}: features {features!r} cannot label files; "
             f"runs of features {(*FEATURE_KINDS, NEURAL, CP)} can"
         )
-    model_file = NEURAL_MODEL_FILE if features in (NEURAL, CP) else MODEL_FILE
+    model_file = _model_file(features)
     if not (run_dir / model_file).is_file():
         raise RunError(f"{run_dir}: no {model_file} (is this a trained run folder?)")
     metrics = _read_run_json(run_dir / METRICS_FILE) if (run_dir / METRICS_FILE).is_file() else {}
@@ -492,9 +493,9 @@ def load_predictor(run_dir: str | Path) -> Predictor:
 
         try:
             pipeline: Any = (
-                load_mofi_classifier(run_dir, training)
+                load_mofi_classifier(run_dir / model_file, training)
                 if features == CP
-                else load_neural_classifier(run_dir, training, audio_config)
+                else load_neural_classifier(run_dir / model_file, training, audio_config)
             )
         except NeuralRunError as exc:
             raise RunError(str(exc)) from exc
@@ -568,15 +569,21 @@ def _test_accuracy(metrics: dict[str, Any]) -> float | None:
     return None if accuracy is None else float(accuracy)
 
 
+def _model_file(features: str) -> str:
+    """The model file of a run whose ``settings.features`` is ``features``."""
+    return NEURAL_MODEL_FILE if features in (NEURAL, CP) else MODEL_FILE
+
+
 def _can_label_files(run_dir: Path) -> bool:
     """A classical run with its ``model.joblib``, or a neural or MoFi run with its ``model.pt``."""
     if (run_dir / MODEL_FILE).is_file():
         return True
     training = run_dir / TRAINING_FILE
-    if not ((run_dir / NEURAL_MODEL_FILE).is_file() and training.is_file()):
+    if not training.is_file():
         return False
     settings = _read_run_json(training).get("settings")
-    return isinstance(settings, dict) and settings.get("features") in (NEURAL, CP)
+    features = settings.get("features") if isinstance(settings, dict) else None
+    return features in (NEURAL, CP) and (run_dir / _model_file(features)).is_file()
 
 
 def list_runs(results_dir: str | Path) -> pd.DataFrame:

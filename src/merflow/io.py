@@ -139,8 +139,7 @@ def matrix_list_views(column: pa.ChunkedArray | pa.Array) -> list[Any]:
     """The 2-D float32 arrays of a ``list<list<float32>>`` column (:func:`matrix_list_array`).
 
     Each matrix is a read-only view into the column's value buffer (no copy, no Python
-    objects per row), so a frame cache costs about its raw size in memory; pandas' reading
-    of the same column builds one object array per matrix and one array per row.
+    object per row; pandas' reading of the same column builds one array per matrix row).
 
     Raises:
         ValueError: if a matrix has rows of different lengths, or the values are not float32.
@@ -176,8 +175,8 @@ def read_matrix_table(path: str | Path, columns: list[str], batch_rows: int = 32
 
     The file is decoded ``batch_rows`` rows at a time and each batch's matrices are copied out
     of it (:func:`matrix_list_views`), so the peak memory is about the matrices' raw size plus
-    one batch: for EMOPIA's mixed acoustic frames (1.1 GB of float32) 2.5 GB, against 4.7 GB
-    for ``pd.read_parquet`` + ``np.stack`` (``benchmarks/bench_frame_loading.py``).
+    one batch: for EMOPIA's mixed acoustic frames (1.12 GB of float32) a 2.6 GB peak, against
+    4.5 GB for ``pd.read_parquet`` + ``np.stack`` (``benchmarks/bench_frame_loading.py``).
     """
     import numpy as np
 
@@ -190,15 +189,10 @@ def read_matrix_table(path: str | Path, columns: list[str], batch_rows: int = 32
                 data[name] += [np.array(view) for view in matrix_list_views(column)]
             else:
                 data[name] += column.to_pylist()
-    cells = {}
-    for name, values in data.items():
-        if values and isinstance(values[0], np.ndarray):
-            cells[name] = np.empty(len(values), dtype=object)
-            for i, value in enumerate(values):
-                cells[name][i] = value
-        else:
-            cells[name] = values
-    return pd.DataFrame(cells, columns=columns)
+    # dtype=object keeps each matrix one cell (pandas would otherwise try to stack them)
+    return pd.DataFrame(
+        {name: pd.Series(values, dtype=object) for name, values in data.items()}
+    ).infer_objects()
 
 
 def read_parquet_metadata(path: str | Path) -> dict[str, Any]:

@@ -41,7 +41,7 @@ import torch
 
 from merflow.config import neural_input_tables
 from merflow.features.audio import AudioFeatureConfig
-from merflow.finetuning import build_chunks, clip_logits, predict_logits
+from merflow.finetuning import build_chunks, clip_probabilities, predict_logits
 from merflow.models.baselines import ShortChunkResNetConfig
 from merflow.models.film import MoFi
 from merflow.models.midibert import MidiBert, MidiBertConfig
@@ -55,8 +55,6 @@ from merflow.neural_training import (
 )
 from merflow.torch_utils import load_checkpoint
 
-#: The state dict of a neural run, beside its ``training.json``.
-NEURAL_MODEL_FILE = "model.pt"
 CPU = torch.device("cpu")
 
 
@@ -121,20 +119,18 @@ class NeuralClassifier:
             else None
         )
         index, scores = predict_scores(self.model, clips, self.settings, chunk_frames, CPU)
-        logits = torch.as_tensor(clip_logits(index, scores))
-        return torch.softmax(logits, dim=1).numpy().astype(np.float64)
+        return clip_probabilities(index, scores).astype(np.float64)
 
 
 def load_neural_classifier(
-    run_dir: Path, training: dict[str, Any], audio_config: AudioFeatureConfig
+    model_path: Path, training: dict[str, Any], audio_config: AudioFeatureConfig
 ) -> NeuralClassifier:
-    """The model of a neural run folder (``model.pt`` + its parsed ``training.json``).
+    """The model of a neural run: its weights (``model.pt``) and its parsed ``training.json``.
 
     Raises:
         NeuralRunError: ``training.json`` lacks the neural settings, names an unknown
             estimator or setting, or ``model.pt`` does not fit the model they describe.
     """
-    where = run_dir / NEURAL_MODEL_FILE
     try:
         model_settings = dict(training["settings"])
         known = {f.name for f in fields(NeuralSettings)}
@@ -142,12 +138,10 @@ def load_neural_classifier(
         model_config = neural_model_config(settings, model_settings, audio_config.feature_rows())
         model = build_model(model_config)
     except (KeyError, TypeError, ValueError) as exc:
-        raise NeuralRunError(f"{run_dir / 'training.json'}: cannot rebuild the model ({exc})") from exc
-    try:
-        model.load_state_dict(load_checkpoint(where, CPU))  # strict: sizes and names must match
-    except Exception as exc:  # unpickling and shape mismatches raise many types
-        raise NeuralRunError(f"{where}: does not fit {type(model).__name__} ({exc})") from exc
-    model.eval()
+        raise NeuralRunError(
+            f"{model_path.parent / 'training.json'}: cannot rebuild the model ({exc})"
+        ) from exc
+    _load_weights(model, model_path)
     reads = neural_input_tables(model_settings)
     tokenizer = model_settings.get("tokenizer", "midi_like") if "tokens" in reads else None
     return NeuralClassifier(model, model_config, settings, tokenizer, reads)
@@ -180,18 +174,17 @@ class MoFiClassifier:
             self.max_len,
         )
         logits = predict_logits(self.model, chunks, CPU, self.batch_size)
-        return torch.softmax(torch.as_tensor(clip_logits(chunks, logits)), dim=1).numpy().astype(np.float64)
+        return clip_probabilities(chunks, logits).astype(np.float64)
 
 
-def load_mofi_classifier(run_dir: Path, training: dict[str, Any]) -> MoFiClassifier:
-    """The fine-tuned model of a MoFi run folder (``model.pt`` + its parsed ``training.json``).
+def load_mofi_classifier(model_path: Path, training: dict[str, Any]) -> MoFiClassifier:
+    """The fine-tuned model of a MoFi run: its weights (``model.pt``) and its parsed ``training.json``.
 
     Raises:
         NeuralRunError: ``training.json`` lacks the preset, injection point, ``finetune.max_len``
             or ``cp_rescale`` (runs trained before merflow recorded them: retrain), or
             ``model.pt`` does not fit the model they describe.
     """
-    where = run_dir / NEURAL_MODEL_FILE
     try:
         config = MidiBertConfig.preset(training["preset"])
         model = MoFi(MidiBert(config), injection=training["settings"]["injection"])
@@ -201,12 +194,18 @@ def load_mofi_classifier(run_dir: Path, training: dict[str, Any]) -> MoFiClassif
             raise TypeError(f"cp_rescale is {cp_rescale!r}, not a boolean")
     except (KeyError, TypeError, ValueError) as exc:
         raise NeuralRunError(
-            f"{run_dir / 'training.json'}: cannot rebuild the MoFi model ({type(exc).__name__}: {exc}); "
-            "runs trained before merflow recorded the chunk length and CP settings must be retrained"
+            f"{model_path.with_name('training.json')}: cannot rebuild the MoFi model "
+            f"({type(exc).__name__}: {exc}); runs trained before merflow recorded the chunk "
+            "length and CP settings must be retrained"
         ) from exc
-    try:
-        model.load_state_dict(load_checkpoint(where, CPU))
-    except Exception as exc:  # unpickling and shape mismatches raise many types
-        raise NeuralRunError(f"{where}: does not fit MoFi ({exc})") from exc
-    model.eval()
+    _load_weights(model, model_path)
     return MoFiClassifier(model, max_len, cp_rescale)
+
+
+def _load_weights(model: torch.nn.Module, model_path: Path) -> None:
+    """Load ``model_path`` into ``model`` strictly (names and sizes must match); eval mode."""
+    try:
+        model.load_state_dict(load_checkpoint(model_path, CPU))
+    except Exception as exc:  # unpickling and shape mismatches raise many types
+        raise NeuralRunError(f"{model_path}: does not fit {type(model).__name__} ({exc})") from exc
+    model.eval()
