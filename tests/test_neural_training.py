@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,8 +15,12 @@ from merflow.models import zhao_yoshii, zhu
 from merflow.neural_training import (
     MissingFeatureError,
     NeuralSettings,
+    _batch,
+    build_clip_set,
+    build_model,
     crop_frames,
     frame_columns_for,
+    item_scores,
     neural_model_config,
     pad_frames,
     pad_tokens,
@@ -240,3 +246,22 @@ def test_frame_views_train_exactly_like_pandas_frames(tmp_path, name):
         for table in (pd.read_parquet(path, columns=columns), read_matrix_table(path, columns))
     ]
     pd.testing.assert_frame_equal(runs[0].predictions, runs[1].predictions, check_exact=True)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_models_are_built_channels_last_with_the_outputs_of_the_default_layout(name):
+    manifest, inputs = toy_tables(1)
+    config = neural_model_config(SETTINGS, MODELS[name], ROWS)
+    torch.manual_seed(0)
+    model = build_model(config).eval()
+    weights = [p for p in model.parameters() if p.dim() == 4]
+    assert all(p.is_contiguous(memory_format=torch.channels_last) for p in weights)
+    assert (len(weights) > 0) == (name != "lstm_attn")
+    default_layout = copy.deepcopy(model).to(memory_format=torch.contiguous_format)
+    assert not any(p.dim() == 4 and not p.is_contiguous() for p in default_layout.parameters())
+    clips, _, _ = build_clip_set(manifest, inputs, config, "main", SETTINGS.max_tokens)
+    batch = _batch(clips, SETTINGS, 12, np.random.default_rng(0))
+    with torch.no_grad():
+        ours = item_scores(model, model(**batch))
+        reference = item_scores(default_layout, default_layout(**batch))
+    assert torch.allclose(ours, reference, atol=1e-5)
