@@ -22,25 +22,31 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
+from merflow import inference
 from merflow.cli import main
+from merflow.clips import CLIP_SUBTYPE
 from merflow.datasets.demo import generate_demo
 from merflow.errors import InputError
-from merflow.features.audio import AudioFeatureConfig, audio_statistics, frame_features
+from merflow.features.audio import AudioFeatureConfig, audio_statistics, frame_features, load_audio
 from merflow.features.caches import audio_cache_metadata
 from merflow.features.symbolic import symbolic_statistics_table
 from merflow.inference import (
     ANNOTATION_COLUMNS,
     FROM_CACHE,
+    FROM_DEFAULTS,
     FROM_TRAINING,
+    RENDERED_CLIPS,
     Predictor,
     RunError,
+    _renderer,
     find_run,
     ledger_path_for,
     load_predictor,
 )
 from merflow.io import read_json, read_parquet_metadata, write_json, write_parquet
+from merflow.ledger import Ledger
 from merflow.midi import read_notes
-from merflow.synth import render
+from merflow.rendering import BUILTIN, render_as_clip, render_clips
 from merflow.tonality import estimate_key
 from merflow.training import PROB_COLUMNS
 
@@ -109,6 +115,20 @@ def demo_manifest(root: Path) -> pd.DataFrame:
     )
 
 
+def pipeline_rendered_audio(manifest: pd.DataFrame, results: Path) -> dict[str, np.ndarray]:
+    """Each clip's audio as the pipeline makes it (``render_clips`` with the builtin synthesizer,
+    16-bit WAVs, the clip table with its ``renderer``; read back by ``load_audio``)."""
+    sample_rate = AudioFeatureConfig().sample_rate
+    audio_dir = results / DATASET / "audio"
+    midis = dict(zip(manifest["clip_id"], manifest["midi_path"], strict=True))
+    table = render_clips(midis, audio_dir / "rendered", sample_rate, BUILTIN, None, Ledger("render", DATASET))
+    assert table["status"].eq("ok").all()
+    metadata = {"audio_source": "render", "renderer": BUILTIN}
+    write_parquet(manifest[["clip_id"]].merge(table, on="clip_id"), audio_dir / RENDERED_CLIPS, metadata)
+    paths = dict(zip(table["clip_id"], table["audio_path"], strict=True))
+    return {clip: load_audio(Path(paths[clip]), sample_rate, clip) for clip in manifest["clip_id"]}
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory, repo_root: Path) -> SimpleNamespace:
     """A demo dataset, its clip MIDI, and a symbolic and an audio run trained on it."""
@@ -116,11 +136,9 @@ def trained(tmp_path_factory: pytest.TempPathFactory, repo_root: Path) -> Simple
     manifest = demo_manifest(root)
     notes = {row.clip_id: read_notes(row.midi_path) for row in manifest.itertuples()}
     cfg = AudioFeatureConfig()
-    audio_rows = [
-        {"clip_id": clip, **audio_statistics(frame_features(render(clip_notes, cfg.sample_rate), cfg))}
-        for clip, clip_notes in notes.items()
-    ]
     results = root / "results"
+    audio = pipeline_rendered_audio(manifest, results)
+    audio_rows = [{"clip_id": clip, **audio_statistics(frame_features(audio[clip], cfg))} for clip in notes]
     features_dir = results / DATASET / "features"
     symbolic_path = features_dir / "symbolic" / "oracle" / "statistics.parquet"
     audio_path = features_dir / "audio" / "statistics.parquet"
@@ -144,9 +162,9 @@ def _test_clip(trained: SimpleNamespace) -> pd.Series:
 
 
 def _render_wav(midi_path: str, wav_path: Path) -> Path:
-    """The clip rendered as the audio model saw it in training (float WAV: lossless)."""
+    """The clip rendered as the audio model saw it in training (the pipeline's 16-bit WAV)."""
     sample_rate = AudioFeatureConfig().sample_rate
-    sf.write(wav_path, render(read_notes(midi_path), sample_rate), sample_rate, subtype="FLOAT")
+    sf.write(wav_path, render_as_clip(midi_path, sample_rate, BUILTIN), sample_rate, subtype=CLIP_SUBTYPE)
     return wav_path
 
 
@@ -189,6 +207,7 @@ def test_predict_wav_with_audio_and_symbolic_models(trained, tmp_path):
     wav = _render_wav(clip.midi_path, tmp_path / "clip.wav")
     audio = load_predictor(trained.runs[AUDIO_MODEL])
     assert audio.settings_origin["audio_features"] == FROM_TRAINING  # recorded by train.py
+    assert (audio.renderer, audio.settings_origin["renderer"]) == (BUILTIN, FROM_CACHE)  # the clip table's
     prediction = audio.predict_file(wav)
     expected = _stored_probabilities(trained.runs[AUDIO_MODEL], clip.clip_id)
     np.testing.assert_allclose(list(prediction.probabilities.values()), expected, atol=PROBABILITY_TOLERANCE)
@@ -353,3 +372,20 @@ def test_audio_settings_come_from_training_json_else_the_hash_checked_cache(trai
         assert load_predictor(run).settings_origin["audio_features"] == FROM_CACHE
     finally:
         (run / "training.json").write_text(original)
+
+
+def test_midi_input_is_rendered_by_the_renderer_of_the_runs_clips(tmp_path, monkeypatch, caplog):
+    run_dir = tmp_path / "results" / DATASET / "models" / AUDIO_MODEL / "main" / "seed0"
+    clips = tmp_path / "results" / DATASET / "audio" / RENDERED_CLIPS
+    assert _renderer(run_dir) == (BUILTIN, FROM_DEFAULTS)  # no rendered clips: builtin
+    table = pd.DataFrame({"clip_id": ["a"], "audio_path": ["a.wav"]})
+    write_parquet(table, clips, {"audio_source": "render", "renderer": "fluidsynth"})
+    monkeypatch.setattr(inference, "backend_problem", lambda backend, soundfont: None)
+    assert _renderer(run_dir) == ("fluidsynth", FROM_CACHE)
+    problem = ("missing_program", "fluidsynth is not on PATH")
+    monkeypatch.setattr(inference, "backend_problem", lambda backend, soundfont: problem)
+    with caplog.at_level("WARNING", logger="merflow.inference"):
+        assert _renderer(run_dir) == (BUILTIN, FROM_DEFAULTS)  # unusable here: builtin, said so
+    assert "fluidsynth is not on PATH" in caplog.text
+    write_parquet(table, clips, {"audio_source": "render", "renderer": "mystery"})
+    assert _renderer(run_dir) == (BUILTIN, FROM_DEFAULTS)

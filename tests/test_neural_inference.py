@@ -26,6 +26,7 @@ from test_inference import (
     _stored_probabilities,
     demo_manifest,
     evaluate_run,
+    pipeline_rendered_audio,
 )
 from test_neural_pipeline import MODELS as PIPELINE_MODELS
 
@@ -35,9 +36,7 @@ from merflow.features.caches import audio_cache_metadata, frame_table, symbolic_
 from merflow.inference import FROM_CACHE, FROM_TRAINING, RunError, find_run, ledger_path_for, load_predictor
 from merflow.io import read_json, write_json, write_parquet
 from merflow.ledger import Ledger
-from merflow.midi import read_notes
 from merflow.models.midibert import MidiBert, MidiBertConfig
-from merflow.synth import render
 from merflow.torch_utils import save_checkpoint
 from merflow.training import PROB_COLUMNS
 
@@ -123,12 +122,10 @@ def neural_runs(tmp_path_factory: pytest.TempPathFactory, repo_root: Path) -> Si
     write_parquet(caches["tokens_cp"], symbolic / "tokens_cp.parquet", {"cp_rescale": False})
     write_parquet(caches["keys"], symbolic / "keys.parquet")
     cfg = AudioFeatureConfig()
+    audio = pipeline_rendered_audio(manifest, root / "results")
     frame_sets = [
-        {
-            name: value.astype(np.float32)
-            for name, value in frame_features(render(read_notes(p), cfg.sample_rate), cfg).items()
-        }
-        for p in manifest["midi_path"]
+        {name: value.astype(np.float32) for name, value in frame_features(audio[clip], cfg).items()}
+        for clip in manifest["clip_id"]
     ]
     assert set(frame_sets[0]) == set(FEATURES)
     table = frame_table(list(manifest["clip_id"]), frame_sets)

@@ -18,6 +18,7 @@ import soundfile as sf
 import symusic
 
 from merflow import rendering
+from merflow.features.audio import load_audio
 from merflow.ledger import Ledger
 from merflow.midi import Notes, read_notes, write_notes
 from merflow.rendering import (
@@ -28,6 +29,7 @@ from merflow.rendering import (
     coverage_report,
     fit_length,
     piano_score,
+    render_as_clip,
     render_clips,
     render_midi,
     write_coverage_report,
@@ -292,3 +294,13 @@ def test_emopia_clips_render_to_their_midi_length(shared_data: Path, tmp_path: P
     assert table["status"].eq("ok").all(), ledger.frame()
     for path, midi in zip(table["audio_path"], midis, strict=True):
         assert abs(sf.info(path).duration - read_notes(midi).end_time) <= 1.0
+
+
+def test_render_as_clip_gives_the_samples_of_the_pipelines_clip_wav(tmp_path: Path) -> None:
+    midi = _melody(tmp_path / "m.mid")
+    table = render_clips({"m": str(midi)}, tmp_path / "out", SR, "builtin", None, Ledger("render", "toy"))
+    stored = load_audio(Path(table["audio_path"].iloc[0]), SR, "m")
+    ours = render_as_clip(midi, SR, "builtin")
+    np.testing.assert_array_equal(ours, stored)
+    direct = render_midi(midi, SR, "builtin")  # before the 16-bit WAV
+    assert ours.shape == direct.shape and 0 < np.abs(ours - direct).max() <= 2**-15

@@ -29,8 +29,12 @@ passes through a MIDI file written on a beat grid (:func:`merflow.beat_grid.writ
 the pipeline's default ``transcription.beat_grid``) and read back, as the pipeline's
 transcription and feature stages do, so a clip gives the features the model was trained on.
 Audio models (and neural models' audio branches) take audio features of the file itself;
-for a MIDI file they take those of its rendering by :func:`merflow.synth.render` (the demo's synthesizer; real
-recordings differ). Other suffixes, and files that cannot be read, raise
+for a MIDI file they take those of its rendering, made as the run's own audio was: with the
+renderer recorded in ``<results>/<dataset>/audio/clips_render.parquet`` (FluidSynth with the
+default SoundFont, or the builtin synthesizer) and through a 16-bit WAV
+(:func:`merflow.rendering.render_as_clip`); a run without that file (or a machine without
+FluidSynth) gets the builtin synthesizer, logged as a warning (real recordings differ
+either way). Other suffixes, and files that cannot be read, raise
 :class:`~merflow.errors.InputError` (reasons ``unsupported_format``, ``missing_file``,
 ``corrupt_midi``, ``no_notes``, ``corrupt_audio``, ``silent_audio``); audio in which the
 transcription finds no note is ``no_notes`` for audio models too (the key needs notes).
@@ -44,7 +48,7 @@ SHA-256 equals ``training.json -> features_sha256`` (neural runs: ``frames.parqu
 ``training.json -> transcription_options``; else the metadata of the run's transcription
 shards ``<results>/<dataset>/transcription/<backend>/shard_*.parquet`` when they all agree;
 else the backend's defaults (= the pipeline's config defaults).
-:attr:`Predictor.settings_origin` says which was used.
+:attr:`Predictor.settings_origin` says which was used (``renderer`` too).
 
 **Outputs.** :class:`Prediction`: ``quadrant`` 1..4 is the argmax of ``probabilities``
 (``Q1``..``Q4``, summing to 1; ties to the lower quadrant, as in training). Valence and
@@ -92,7 +96,8 @@ from merflow.ledger import Ledger
 from merflow.logs import Progress
 from merflow.midi import Notes, checked_notes, read_score
 from merflow.provenance import file_sha256
-from merflow.synth import render
+from merflow.rendering import BACKENDS as RENDER_BACKENDS
+from merflow.rendering import BUILTIN, backend_problem, render_as_clip
 from merflow.tonality import Key, estimate_key
 from merflow.training import PROB_COLUMNS, probabilities_per_quadrant
 from merflow.transcription import TRANSCRIBERS, Transcriber, get_transcriber
@@ -143,6 +148,8 @@ ANNOTATION_COLUMNS = [
 ]
 #: Origins of the audio-feature / transcription settings (:attr:`Predictor.settings_origin`).
 FROM_TRAINING, FROM_CACHE, FROM_DEFAULTS = "training.json", "pipeline caches", "defaults"
+#: The clip table of rendered audio in ``<results>/<dataset>/audio/`` (metadata ``renderer``).
+RENDERED_CLIPS = "clips_render.parquet"
 
 
 class RunError(ValueError):
@@ -261,6 +268,7 @@ class Predictor:
         info: identity of the run.
         audio_config: audio-feature settings (used by audio models).
         transcriber_name, transcriber_options: AMT backend for audio input.
+        renderer: :mod:`merflow.rendering` backend that renders MIDI input for audio features.
         settings_origin: where ``audio_config`` and the transcription options came from
             (``{"audio_features": ..., "transcription": ...}``, values :data:`FROM_TRAINING`,
             :data:`FROM_CACHE` or :data:`FROM_DEFAULTS`).
@@ -273,6 +281,7 @@ class Predictor:
     transcriber_name: str
     transcriber_options: dict[str, Any]
     settings_origin: dict[str, str]
+    renderer: str = BUILTIN
     _transcriber: Transcriber | None = field(default=None, init=False, repr=False)
 
     @property
@@ -332,7 +341,10 @@ class Predictor:
 
         def frames() -> dict[str, np.ndarray]:
             cfg = self.audio_config
-            y = load_audio(path, cfg.sample_rate, item) if kind == AUDIO else render(notes, cfg.sample_rate)
+            if kind == AUDIO:
+                y = load_audio(path, cfg.sample_rate, item)
+            else:
+                y = render_as_clip(path, cfg.sample_rate, self.renderer, item=item)
             return frame_features(y, cfg)
 
         key = estimate_key(notes)  # reported, and MoFi's FiLM mode
@@ -429,6 +441,30 @@ def _audio_config(training: dict[str, Any], run_dir: Path) -> tuple[AudioFeature
     return AudioFeatureConfig(), FROM_DEFAULTS
 
 
+def _renderer(run_dir: Path) -> tuple[str, str]:
+    """Renderer of MIDI input and its origin: the one of the run's rendered clips, else builtin."""
+    dataset_dir = _dataset_dir(run_dir)
+    clips = dataset_dir / "audio" / RENDERED_CLIPS if dataset_dir is not None else None
+    if clips is None or not clips.is_file():
+        return BUILTIN, FROM_DEFAULTS
+    renderer = read_parquet_metadata(clips).get("renderer")
+    if renderer not in RENDER_BACKENDS:
+        log.warning(
+            "%s: no known renderer in its metadata (%r); MIDI input uses %s", clips, renderer, BUILTIN
+        )
+        return BUILTIN, FROM_DEFAULTS
+    problem = backend_problem(renderer, None)
+    if problem is not None:
+        log.warning(
+            "the run's audio was rendered by %s, unusable here (%s); MIDI input uses %s",
+            renderer,
+            problem[1],
+            BUILTIN,
+        )
+        return BUILTIN, FROM_DEFAULTS
+    return renderer, FROM_CACHE
+
+
 def _transcription(training: dict[str, Any], run_dir: Path) -> tuple[str, dict[str, Any], str]:
     """AMT backend for audio input, its options and their origin (see the module conventions)."""
     source = training["settings"].get("source", ORACLE_SOURCE)
@@ -503,6 +539,7 @@ def load_predictor(run_dir: str | Path) -> Predictor:
     else:
         pipeline, feature_names = _classical_model(run_dir, training, features, audio_config)
     backend, options, transcription_origin = _transcription(training, run_dir)
+    renderer, renderer_origin = _renderer(run_dir)
     info = ModelInfo(
         run_dir=str(run_dir),
         model=str(identity["model"]),
@@ -521,7 +558,12 @@ def load_predictor(run_dir: str | Path) -> Predictor:
         audio_config=audio_config,
         transcriber_name=backend,
         transcriber_options=options,
-        settings_origin={"audio_features": audio_origin, "transcription": transcription_origin},
+        settings_origin={
+            "audio_features": audio_origin,
+            "transcription": transcription_origin,
+            "renderer": renderer_origin,
+        },
+        renderer=renderer,
     )
 
 

@@ -223,6 +223,30 @@ def render_midi(
     return audio
 
 
+def render_as_clip(
+    midi_path: str | Path,
+    sample_rate: int,
+    backend: str,
+    soundfont: str | Path | None = None,
+    item: str | None = None,
+) -> np.ndarray:
+    """:func:`render_midi` as the pipeline stores a clip: float32 mono ``(n_samples,)``.
+
+    The audio goes through a :data:`~merflow.clips.CLIP_SUBTYPE` WAV file and is read back
+    by :func:`merflow.features.audio.load_audio`, as :func:`render_clips` writes it and the
+    audio-feature stage reads it, so its samples (16-bit quantisation included) are the ones
+    the pipeline computes features of. Raises what :func:`render_midi` and ``load_audio`` raise.
+    """
+    from merflow.features.audio import load_audio
+
+    item = item or Path(midi_path).stem
+    audio = render_midi(midi_path, sample_rate, backend, soundfont, item=item)
+    with tempfile.TemporaryDirectory(prefix="merflow-render-") as tmp:
+        wav = Path(tmp) / "clip.wav"
+        sf.write(str(wav), audio, sample_rate, subtype=CLIP_SUBTYPE)
+        return load_audio(wav, sample_rate, item)
+
+
 # ---------------------------------------------------------------------------- a batch
 
 
