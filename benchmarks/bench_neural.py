@@ -78,6 +78,15 @@ def synthetic_tables(
     return manifest, {"tokens": tokens, "frames": frames}
 
 
+def model_tables(
+    name: str, n_train: int, n_tokens: int, n_frames: int
+) -> tuple[dict[str, str], pd.DataFrame, dict[str, pd.DataFrame]]:
+    """The settings of model entry ``name`` and synthetic tables for its tokenizer."""
+    model = MODELS[name]
+    manifest, tables = synthetic_tables(n_train, model.get("tokenizer", "midi_like"), n_tokens, n_frames)
+    return model, manifest, tables
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="cpu")
@@ -102,10 +111,7 @@ def main() -> None:
         f"of {args.tokens} tokens and {args.frames} frames"
     )
     for name in args.models.split(","):
-        model = MODELS[name]
-        manifest, tables = synthetic_tables(
-            args.clips, model.get("tokenizer", "midi_like"), args.tokens, args.frames
-        )
+        model, manifest, tables = model_tables(name, args.clips, args.tokens, args.frames)
         started = time.perf_counter()
         run = train_neural(manifest, tables, settings, model, "main", 0, torch.device("cpu"))
         seconds = time.perf_counter() - started

@@ -539,7 +539,9 @@ def load_predictor(run_dir: str | Path) -> Predictor:
     else:
         pipeline, feature_names = _classical_model(run_dir, training, features, audio_config)
     backend, options, transcription_origin = _transcription(training, run_dir)
-    renderer, renderer_origin = _renderer(run_dir)
+    reads_audio = features == AUDIO or getattr(pipeline, "needs_frames", False)
+    # symbolic runs never render: no lookup, and no warning about a renderer they do not use
+    renderer, renderer_origin = _renderer(run_dir) if reads_audio else (BUILTIN, FROM_DEFAULTS)
     info = ModelInfo(
         run_dir=str(run_dir),
         model=str(identity["model"]),

@@ -32,7 +32,7 @@ arousal product probabilities, renormalised).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,7 @@ from merflow.neural_training import (
     frame_arrays,
     neural_model_config,
     predict_scores,
+    truncated_tokens,
 )
 from merflow.torch_utils import load_checkpoint
 
@@ -106,7 +107,7 @@ class NeuralClassifier:
         for item in inputs:
             if "tokens" in self.reads:
                 arrays.setdefault("tokens", []).append(
-                    np.asarray(item.tokens, dtype=np.int64)[: self.settings.max_tokens]
+                    truncated_tokens(item.tokens, self.settings.max_tokens)
                 )
             if self.needs_frames:
                 for name, value in frame_arrays(item.frames, self.model_config).items():
@@ -133,8 +134,8 @@ def load_neural_classifier(
     """
     try:
         model_settings = dict(training["settings"])
-        known = {f.name for f in fields(NeuralSettings)}
-        settings = NeuralSettings(**{k: v for k, v in training["neural"].items() if k in known})
+        neural = training["neural"]
+        settings = NeuralSettings.from_config(neural, neural.get("frame_rate_hz"))
         model_config = neural_model_config(settings, model_settings, audio_config.feature_rows())
         model = build_model(model_config)
     except (KeyError, TypeError, ValueError) as exc:

@@ -200,8 +200,8 @@ def required_inputs(model_config: Any) -> tuple[str, ...]:
 def build_model(model_config: Any) -> nn.Module:
     """The model of ``model_config`` (randomly initialised), its 4-D weights in channels-last layout.
 
-    Channels-last convolutions are faster on CPU (one Zhu et al. `cpu` training step: 0.81 s ->
-    0.60 s, ``benchmarks/bench_neural.py``); the layout changes no shape or parameter, only
+    Channels-last convolutions are faster on CPU (one Zhu et al. `cpu` training step: 0.75 s ->
+    0.58 s, ``benchmarks/bench_training_step.py``); the layout changes no shape or parameter, only
     the float rounding of the convolutions. Training and inference build models here, so both
     use the same layout.
     """
@@ -261,6 +261,11 @@ def frame_rows(frames: pd.DataFrame | None) -> dict[str, int]:
     return {name: len(first[name]) for name in frames.columns if name not in ("clip_id", "n_frames")}
 
 
+def truncated_tokens(tokens: Any, max_tokens: int) -> np.ndarray:
+    """The first ``max_tokens`` token ids of one clip, int64 ``(min(n_tokens, max_tokens),)``."""
+    return np.asarray(tokens, dtype=np.int64)[:max_tokens]
+
+
 def build_clip_set(
     manifest: pd.DataFrame,
     inputs: dict[str, pd.DataFrame],
@@ -284,7 +289,7 @@ def build_clip_set(
     if "tokens" in needed:
         table = inputs["tokens"]
         tokens = {
-            c: np.asarray(t, dtype=np.int64)[:max_tokens]
+            c: truncated_tokens(t, max_tokens)
             for c, t in zip(table["clip_id"], table["tokens"], strict=True)
             if len(t) > 0
         }
