@@ -8,7 +8,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # transkun (an AMT backend) needs torchaudio, which does not load beside the main torch:
-# it gets an environment of its own (envs/transkun.txt).
+# it gets an environment of its own (envs/transkun.txt, about 7 GB), built only when used:
+# `make transkun-env`, the pipeline's rule transkun_env (configs with that backend) and the
+# transkun tests build it; `make setup` and `make demo` do not.
 TRANSKUN_VENV := .venv-transkun
 TRANSKUN_STAMP := $(TRANSKUN_VENV)/.installed
 CORES ?= 2
@@ -36,6 +38,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps basic-pitch==0.4.0
 	# yt-dlp needs an ffmpeg on PATH: link the binary shipped by imageio-ffmpeg.
 	ln -sf "$$($(BIN)/python -c 'import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())')" $(BIN)/ffmpeg
+	# Compile librosa's numba functions once, in one process, and publish the cache that every
+	# later process copies (merflow.numba_cache: no two processes write one cache folder).
+	$(BIN)/python -m merflow.numba_cache
 	touch $(STAMP)
 
 $(TRANSKUN_STAMP): envs/transkun.txt
@@ -45,7 +50,7 @@ $(TRANSKUN_STAMP): envs/transkun.txt
 
 transkun-env: $(TRANSKUN_STAMP)
 
-setup: system $(STAMP) $(TRANSKUN_STAMP)
+setup: system $(STAMP)
 
 demo: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores $(CORES) --configfile config/demo.yaml

@@ -308,14 +308,46 @@ def test_annotate_refuses_output_of_another_run(trained, tmp_path, capsys):
     assert "use another output file" in capsys.readouterr().err
 
 
-def _copy_run(run_dir: Path, results: Path, model: str, seed: int, accuracy: float) -> Path:
-    copy = results / DATASET / "models" / model / "main" / f"seed{seed}"
+def _copy_run(
+    run_dir: Path, results: Path, model: str, seed: int, accuracy: float, dataset: str = DATASET
+) -> Path:
+    copy = results / dataset / "models" / model / "main" / f"seed{seed}"
     shutil.copytree(run_dir, copy)
     metrics = read_json(copy / "metrics.json")
     metrics["test"]["accuracy"] = accuracy
-    write_json({**metrics, "model": model, "seed": seed}, copy / "metrics.json")
-    write_json({**read_json(copy / "training.json"), "model": model, "seed": seed}, copy / "training.json")
+    identity = {"model": model, "seed": seed, "dataset": dataset}
+    write_json({**metrics, **identity}, copy / "metrics.json")
+    write_json({**read_json(copy / "training.json"), **identity}, copy / "training.json")
     return copy
+
+
+def test_demo_runs_are_picked_last_and_always_with_a_warning(trained, tmp_path, capsys):
+    results = tmp_path / "results"
+    source = trained.runs[SYMBOLIC_MODEL]
+    midi = _test_clip(trained).midi_path
+    demo_run = _copy_run(source, results, "a_model", 0, 0.95, dataset="demo")
+    # Only demo runs: the best one, with the warning and the command that trains a real model.
+    assert find_run(results) == demo_run
+    assert main(["predict", midi, "--results", str(results)]) == 0
+    err = capsys.readouterr().err
+    assert "synthetic 'demo' songs" in err and "not emotion" in err
+    assert "snakemake --cores 2 --configfile config/symbolic.yaml" in err
+    folder = tmp_path / "music"
+    folder.mkdir()
+    shutil.copy(midi, folder / "a.mid")
+    out = str(tmp_path / "a.parquet")
+    assert main(["annotate", str(folder), "--out", out, "--results", str(results)]) == 0
+    assert "synthetic 'demo' songs" in capsys.readouterr().err
+    # An EMOPIA run, even with a lower test accuracy than the demo's: it is chosen, silently.
+    real_run = _copy_run(source, results, "a_model", 1, 0.40, dataset="emopia")
+    assert find_run(results) == real_run
+    assert find_run(results, dataset="demo") == demo_run
+    assert main(["predict", midi, "--results", str(results)]) == 0
+    captured = capsys.readouterr()
+    assert "synthetic" not in captured.err and "emopia main seed 1" in captured.out
+    # Named explicitly, a demo run still gets the warning.
+    assert main(["predict", midi, "--run", str(demo_run)]) == 0
+    assert "synthetic 'demo' songs" in capsys.readouterr().err
 
 
 def test_find_run_best_accuracy_ties_by_name(trained, tmp_path, capsys):

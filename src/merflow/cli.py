@@ -17,7 +17,9 @@ The pipeline itself runs through Snakemake (see the README). On top of its train
     status 0 when the run completes, unreadable files included (they are in the ledger).
 
 Without ``--run``, the run is :func:`merflow.inference.find_run` of ``--results`` (default
-``results``): the best test accuracy, optionally among one dataset's or model's runs.
+``results``): the best test accuracy, optionally among one dataset's or model's runs, runs of
+real datasets before the demo's. A run trained on the synthetic demo songs (picked or named)
+gets a warning on stderr saying so, with the command that trains a real model.
 A run that cannot be found or loaded gives a message on stderr and exit status 2.
 """
 
@@ -46,8 +48,9 @@ from merflow.inference import (
     annotate,
     find_run,
     load_predictor,
+    synthetic_run_warning,
 )
-from merflow.logs import LOG_FORMAT
+from merflow.logs import LOG_FORMAT, enable_crash_tracebacks
 
 KEY_PACKAGES = (
     "torch",
@@ -139,7 +142,11 @@ def _predictor(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Pre
     if args.run is not None and (args.model is not None or args.dataset is not None):
         parser.error("--run names the run itself: do not combine it with --model or --dataset")
     run_dir = args.run or find_run(args.results, dataset=args.dataset, model=args.model)
-    return load_predictor(run_dir)
+    predictor = load_predictor(run_dir)
+    warning = synthetic_run_warning(predictor.info.dataset)
+    if warning is not None:
+        print(warning, file=sys.stderr)
+    return predictor
 
 
 def format_prediction(prediction: Prediction) -> str:
@@ -266,6 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    enable_crash_tracebacks()  # a crash names where it died
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.func is cmd_info:

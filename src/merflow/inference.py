@@ -19,7 +19,10 @@ raises :class:`RunError` otherwise. ``joblib`` unpickles arbitrary objects: load
 :func:`find_run` picks a run under a results folder: among the runs of that layout that
 match ``dataset`` / ``model`` (all when None) and have a test accuracy in ``metrics.json``,
 the one with the highest test 4Q accuracy; ties go to the run whose path relative to the
-results folder sorts first (``seed0`` before ``seed1``).
+results folder sorts first (``seed0`` before ``seed1``). Runs trained on real datasets come
+first: a run of a synthetic dataset (:data:`SYNTHETIC_DATASETS`, the embedded demo) is picked
+only when no other run matches, and :func:`synthetic_run_warning` then says what it learned
+(the CLI prints it, with the command that trains a real model).
 
 **Inputs.** MIDI (:data:`MIDI_SUFFIXES`) is read with :func:`merflow.midi.read_score`.
 Audio (:data:`AUDIO_SUFFIXES`) is always transcribed (for the key, and for the features or
@@ -150,6 +153,29 @@ ANNOTATION_COLUMNS = [
 FROM_TRAINING, FROM_CACHE, FROM_DEFAULTS = "training.json", "pipeline caches", "defaults"
 #: The clip table of rendered audio in ``<results>/<dataset>/audio/`` (metadata ``renderer``).
 RENDERED_CLIPS = "clips_render.parquet"
+
+
+#: Datasets merflow composes itself (the embedded demo's songs): a model trained on them learns
+#: the demo's composition rules, not emotion in real music.
+SYNTHETIC_DATASETS = frozenset({"demo"})
+#: The shortest run that trains real models (EMOPIA and VGMIDI from their MIDI; about 2 minutes
+#: on 2 cores, README "Results").
+REAL_TRAINING_COMMAND = (
+    "snakemake --cores 2 --configfile config/symbolic.yaml --config data_mirror=<datasets>"
+)
+
+
+def synthetic_run_warning(dataset: str) -> str | None:
+    """The warning for a run trained on ``dataset`` if that is synthetic (the demo), else None."""
+    if dataset not in SYNTHETIC_DATASETS:
+        return None
+    return (
+        f"warning: this model was trained on merflow's synthetic '{dataset}' songs, composed by the "
+        "pipeline with scripted major/minor, tempo and register rules. It learned those rules, not "
+        "emotion: its labels of real music mean nothing, and its test accuracy is on demo songs. "
+        "Train a model on EMOPIA and VGMIDI (about 2 minutes on 2 cores; <datasets> is a folder "
+        f"with their mirror, see config/symbolic.yaml): {REAL_TRAINING_COMMAND}"
+    )
 
 
 class RunError(ValueError):
@@ -660,6 +686,9 @@ def list_runs(results_dir: str | Path) -> pd.DataFrame:
 def find_run(results_dir: str | Path, dataset: str | None = None, model: str | None = None) -> Path:
     """The evaluated run with the best test 4Q accuracy (ties: first relative path by name).
 
+    Runs of real datasets are preferred: a synthetic (demo) run is returned only when no run
+    of a real dataset matches.
+
     Args:
         results_dir: the pipeline's results folder.
         dataset: only runs of this dataset (all when None).
@@ -675,6 +704,9 @@ def find_run(results_dir: str | Path, dataset: str | None = None, model: str | N
     if model is not None:
         chosen = chosen[chosen["model"] == model]
     chosen = chosen.dropna(subset=["test_accuracy"])
+    real = chosen[~chosen["dataset"].isin(SYNTHETIC_DATASETS)]
+    if not real.empty:
+        chosen = real
     if chosen.empty:
         available = sorted({f"{r.dataset}/{r.model}" for r in runs.itertuples()})
         wanted = ", ".join(f"{k}={v}" for k, v in (("dataset", dataset), ("model", model)) if v) or "any"

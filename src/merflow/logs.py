@@ -3,11 +3,15 @@
 Conventions
 -----------
 Pipeline jobs log to their Snakemake ``log:`` file, line-buffered, with timestamps, so a
-long job shows its progress (count, rate, ETA) while it runs: ``tail -f`` the log.
+long job shows its progress (count, rate, ETA) while it runs: ``tail -f`` the log. A crash
+(SIGSEGV, SIGABRT...) writes every thread's Python traceback into the same file
+(:mod:`faulthandler`), so a job that dies names where it died.
 """
 
 from __future__ import annotations
 
+import faulthandler
+import io
 import logging
 import sys
 import time
@@ -23,6 +27,19 @@ def setup_logging(log_path: str | Path | None = None, level: int = logging.INFO)
         sys.stderr = Path(log_path).open("w", buffering=1, encoding="utf-8")  # noqa: SIM115 - lives for the job
     logging.basicConfig(level=level, format=LOG_FORMAT, stream=sys.stderr, force=True)
     logging.captureWarnings(True)
+    enable_crash_tracebacks()
+
+
+def enable_crash_tracebacks() -> None:
+    """On a fatal signal (SIGSEGV, SIGABRT...), write every thread's traceback to stderr.
+
+    stderr is the job's log after :func:`setup_logging`; a stderr with no file descriptor (a
+    test's capture) falls back to the process's original stderr.
+    """
+    try:
+        faulthandler.enable(file=sys.stderr, all_threads=True)
+    except (AttributeError, ValueError, io.UnsupportedOperation):
+        faulthandler.enable(file=sys.__stderr__, all_threads=True)
 
 
 class Progress:

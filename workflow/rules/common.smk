@@ -387,6 +387,24 @@ def transcription_options(wildcards):
     return options
 
 
+#: The transkun environment `make transkun-env` builds (rule transkun_env) in the repository,
+#: and its stamp (absolute: the working directory may be elsewhere).
+REPOSITORY = str(Path(workflow.basedir).parent)
+DEFAULT_TRANSKUN_PYTHON = ".venv-transkun/bin/python"
+TRANSKUN_STAMP = str(Path(REPOSITORY) / ".venv-transkun" / ".installed")
+
+
+def transkun_environment(wildcards):
+    """A transkun job's environment: the stamp of the default one (built on demand), else the
+    configured interpreter (which must exist); nothing for the other backends."""
+    if wildcards.backend != "transkun":
+        return []
+    python = config["transcription"]["transkun"]["python"]
+    if python == DEFAULT_TRANSKUN_PYTHON:
+        return TRANSKUN_STAMP
+    return str(Path(REPOSITORY) / python)
+
+
 def transcription_threads(wildcards):
     """Cores of a transcription job: transkun's torch threads (`threads`, 0 = 2), else one."""
     if wildcards.backend != "transkun":

@@ -2,9 +2,24 @@
 # and the "oracle" source: the dataset's own MIDI, indexed in the same table format.
 
 
+# transkun's own environment (about 7 GB), built only when a config transcribes with it.
+rule transkun_env:
+    output:
+        TRANSKUN_STAMP,
+    log:
+        "logs/transkun_env.log",
+    conda:
+        "../../envs/pipeline.yaml"
+    params:
+        repository=lambda wildcards, output: Path(output[0]).parents[1],
+    shell:
+        "make -C {params.repository} transkun-env > {log} 2>&1"
+
+
 rule transcribe:
     input:
         clips=clip_audio_table,
+        environment=transkun_environment,
     output:
         table="results/{dataset}/transcription/{backend}/shard_{shard}.parquet",
         ledger="results/{dataset}/ledger/transcribe_{backend}_{shard}.csv",
