@@ -198,13 +198,35 @@ class ResidualEncoder2d(nn.Module):
         return x.amax(dim=(2, 3))
 
 
+def reverse_within_lengths(x: Tensor, lengths: Tensor) -> Tensor:
+    """Reverse each row of ``x`` ``(batch, seq_len, dim)`` within its first ``lengths[b]`` positions.
+
+    Positions at and after ``lengths[b]`` (padding) stay where they are, so the operation is its
+    own inverse. ``lengths``: int64 ``(batch,)``, each in ``1..seq_len``.
+    """
+    positions = torch.arange(x.shape[1], device=x.device).unsqueeze(0)  # (1, seq_len)
+    last = (lengths.to(x.device) - 1).unsqueeze(1)  # (batch, 1)
+    index = torch.where(positions <= last, last - positions, positions)  # (batch, seq_len)
+    return x.gather(1, index.unsqueeze(-1).expand(-1, -1, x.shape[2]))
+
+
 class BiRecurrentEncoder(nn.Module):
-    """Token embedding and a stacked bidirectional GRU or LSTM that skips padding (packed sequences).
+    """Token embedding and a stacked bidirectional GRU or LSTM that never reads padding.
 
     Returns ``(outputs, summary)``: ``outputs`` ``(batch, seq_len, 2 * hidden)``, the top layer's
     states with both directions concatenated (zeros at padded positions), and ``summary`` ``(batch,
     2 * hidden)``, the top layer's final forward state (at the last real token) concatenated with
     its final backward state (at the first token).
+
+    The exact padded form of a packed bidirectional RNN, at the cost of dense tensors: each layer
+    runs its forward direction on the right-padded batch (padding comes after every real
+    position, so no real state reads it) and its backward direction on each sequence reversed
+    within its own length (:func:`reverse_within_lengths`), whose outputs are reversed back.
+    Packed sequences give the same numbers (to float rounding) but their backward pass cost
+    19-66x this form on CPU (``shared/findings/packed-rnn-backward.md``). The weights live in
+    one ``nn.GRU``/``nn.LSTM(bidirectional=True)`` (``rnn.weight_ih_l0``,
+    ``rnn.weight_ih_l0_reverse``...), so checkpoints of the packed form load unchanged.
+    Dropout (``dropout``, between layers in training) is applied as ``nn.LSTM`` applies it.
     """
 
     def __init__(
@@ -229,19 +251,33 @@ class BiRecurrentEncoder(nn.Module):
             bidirectional=True,
             dropout=dropout if n_layers > 1 else 0.0,
         )
+        self.cell = cell
         self.out_dim = 2 * hidden
+
+    def _direction(self, x: Tensor, layer: int, suffix: str) -> Tensor:
+        """One direction of one layer: ``(batch, seq_len, in_dim)`` -> ``(batch, seq_len, hidden)``."""
+        rnn = self.rnn
+        names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+        weights = [getattr(rnn, f"{name}_l{layer}{suffix}") for name in names]
+        h0 = x.new_zeros(1, x.shape[0], rnn.hidden_size)
+        if self.cell == "lstm":
+            return torch.lstm(x, (h0, h0), weights, True, 1, 0.0, self.training, False, True)[0]
+        return torch.gru(x, h0, weights, True, 1, 0.0, self.training, False, True)[0]
 
     def forward(self, tokens: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
         check_token_batch(tokens, mask)
-        embedded = self.embedding(tokens.masked_fill(~mask, 0))
-        lengths = mask.sum(dim=1).cpu()
-        packed = nn.utils.rnn.pack_padded_sequence(embedded, lengths, batch_first=True, enforce_sorted=False)
-        packed_out, final = self.rnn(packed)
-        h_n = final[0] if isinstance(final, tuple) else final  # LSTM returns (h_n, c_n)
-        outputs, _ = nn.utils.rnn.pad_packed_sequence(
-            packed_out, batch_first=True, total_length=tokens.shape[1]
-        )
-        return outputs, torch.cat([h_n[-2], h_n[-1]], dim=-1)
+        x = self.embedding(tokens.masked_fill(~mask, 0))
+        lengths = mask.sum(dim=1)
+        rows = torch.arange(x.shape[0], device=x.device)
+        for layer in range(self.rnn.num_layers):
+            if layer > 0:
+                x = F.dropout(x, self.rnn.dropout, self.training)
+            forward_states = self._direction(x, layer, "")
+            backward_reversed = self._direction(reverse_within_lengths(x, lengths), layer, "_reverse")
+            x = torch.cat([forward_states, reverse_within_lengths(backward_reversed, lengths)], dim=-1)
+        outputs = x * mask.unsqueeze(-1).to(x.dtype)
+        summary = torch.cat([forward_states[rows, lengths - 1], backward_reversed[rows, lengths - 1]], dim=-1)
+        return outputs, summary
 
 
 class MLPHead(nn.Module):
