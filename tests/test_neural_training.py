@@ -26,7 +26,6 @@ from merflow.neural_training import (
     pad_tokens,
     required_inputs,
     train_neural,
-    training_batches,
 )
 from merflow.training import PROB_COLUMNS
 
@@ -213,8 +212,6 @@ def test_crops_pads_and_batches():
     assert padded.shape == (2, 2, 10) and torch.equal(padded[1, :, 3:], torch.tensor([[0.0] * 7, [10.0] * 7]))
     tokens, mask = pad_tokens([np.array([5, 6, 7]), np.array([8])])
     assert tokens.tolist() == [[5, 6, 7], [8, 0, 0]] and mask.sum(dim=1).tolist() == [3, 1]
-    batches = training_batches(9, 4, torch.Generator().manual_seed(0))
-    assert [len(b) for b in batches] == [4, 5] and sorted(np.concatenate(batches)) == list(range(9))
 
 
 def test_clip_scores_of_chunk_models_are_mean_chunk_logits():
@@ -265,3 +262,10 @@ def test_models_are_built_channels_last_with_the_outputs_of_the_default_layout(n
         ours = item_scores(model, model(**batch))
         reference = item_scores(default_layout, default_layout(**batch))
     assert torch.allclose(ours, reference, atol=1e-5)
+
+
+def test_lstm_attn_trains_on_plain_cross_entropy_unless_its_entry_sets_the_penalty():
+    plain = neural_model_config(SETTINGS, {"estimator": "lstm_attn", "features": "neural"}, ROWS)
+    assert plain.penalty_weight == 0.0  # EMOPIA's midi_cls: no attention penalty
+    entry = {"estimator": "lstm_attn", "features": "neural", "penalty_weight": 1.0}
+    assert neural_model_config(SETTINGS, entry, ROWS).penalty_weight == 1.0

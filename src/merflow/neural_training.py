@@ -41,8 +41,9 @@ Conventions
   its ``P(V) * P(A)`` quadrant probabilities (:meth:`ZhaoYoshii.quadrant_probabilities`), whose
   softmax gives those probabilities back. Prediction tables come from
   :func:`merflow.finetuning.prediction_tables` (columns of :mod:`merflow.training`).
-- Training: Adam (``lr``), at most ``epochs`` epochs of shuffled batches of ``batch_size`` clips
-  (at least 2: the models' BatchNorm needs two; a lone last clip joins the previous batch),
+- Training: Adam (``lr``), at most ``epochs`` epochs of shuffled, length-bucketed batches of
+  ``batch_size`` clips (:mod:`merflow.length_buckets`: clips of similar token count, or frame
+  count for audio-only models, share a batch; at least 2 a batch, as BatchNorm needs two),
   each model's own ``loss``; early stopping when the validation clip accuracy has not improved
   for ``patience`` epochs (ties broken by the lower validation cross-entropy of the clip
   probabilities); the best epoch's weights are restored. Seeded by
@@ -63,6 +64,7 @@ from torch import Tensor, nn
 
 from merflow.features.audio import AudioFeatureConfig
 from merflow.finetuning import ChunkSet, accuracy, clip_logits, prediction_tables
+from merflow.length_buckets import evaluation_batches, training_batches
 from merflow.models.baselines import (
     LSTMAttn,
     LSTMAttnConfig,
@@ -71,6 +73,7 @@ from merflow.models.baselines import (
     random_chunk,
     split_into_chunks,
 )
+from merflow.models.blocks import N_QUADRANTS
 from merflow.models.zhao_yoshii import ZhaoYoshii, ZhaoYoshiiConfig
 from merflow.models.zhu import MIXED_FEATURES, Zhu, ZhuConfig, mixed_acoustic_features
 from merflow.pretraining import special_token_vocab
@@ -143,6 +146,16 @@ class ClipSet:
     def __len__(self) -> int:
         return len(self.clip_ids)
 
+    def lengths(self, max_frames: int) -> np.ndarray:
+        """Each clip's padded-batch cost length, int64 ``(n_clips,)``: its tokens if the model reads
+        tokens, else its frames after cropping to ``max_frames``; 1 for chunk models (equal chunks)."""
+        if "tokens" in self.inputs:
+            return np.array([len(t) for t in self.inputs["tokens"]], dtype=np.int64)
+        frames = [name for name in self.inputs if name != "chunks"]
+        if frames:
+            return np.array([min(f.shape[1], max_frames) for f in self.inputs[frames[0]]], dtype=np.int64)
+        return np.ones(len(self), dtype=np.int64)
+
     def subset(self, index: np.ndarray) -> ClipSet:
         """The clips at positions ``index``."""
         return ClipSet(
@@ -162,7 +175,10 @@ def neural_model_config(
     if estimator in ("lstm_attn", "short_chunk_resnet") and ablation != "full":
         raise ValueError(f"{estimator} has no ablations; got {ablation!r}")
     if estimator == "lstm_attn":
-        return LSTMAttnConfig.preset(settings.preset, vocab_size=vocab_size)
+        penalty = (
+            {"penalty_weight": model_settings["penalty_weight"]} if "penalty_weight" in model_settings else {}
+        )
+        return LSTMAttnConfig.preset(settings.preset, vocab_size=vocab_size, **penalty)
     if estimator == "short_chunk_resnet":
         return ShortChunkResNetConfig.preset(settings.preset, n_mels=rows.get("log_mel", 128))
     if estimator == "zhao_yoshii":
@@ -386,15 +402,6 @@ def item_scores(model: nn.Module, output: Any) -> Tensor:
     return output.logits
 
 
-def training_batches(n: int, batch_size: int, generator: torch.Generator) -> list[np.ndarray]:
-    """Shuffled batches of ``0..n-1``; a lone last item joins the previous batch (BatchNorm needs two)."""
-    order = torch.randperm(n, generator=generator).numpy()
-    batches = [order[start : start + max(2, batch_size)] for start in range(0, n, max(2, batch_size))]
-    if len(batches) > 1 and len(batches[-1]) == 1:
-        batches[-2:] = [np.concatenate(batches[-2:])]
-    return batches
-
-
 def _to(batch: dict[str, Tensor], device: torch.device) -> dict[str, Tensor]:
     return {name: value.to(device) for name, value in batch.items()}
 
@@ -432,17 +439,17 @@ def predict_scores(
 ) -> tuple[ChunkSet, np.ndarray]:
     """Item index and 4Q logits ``(n_items, 4)`` of every clip (centred crops; all chunks of chunk models)."""
     index, chunks = evaluation_items(clips, chunk_frames)
+    lengths = clips.lengths(settings.max_frames) if chunks is None else np.ones(len(index), dtype=np.int64)
     model.eval()
-    outputs = []
+    scores = np.zeros((len(index), N_QUADRANTS), dtype=np.float32)
     with torch.no_grad():
-        for start in range(0, len(index), settings.batch_size):
-            rows = np.arange(start, min(start + settings.batch_size, len(index)))
+        for rows in evaluation_batches(lengths, settings.batch_size):
             if chunks is not None:
                 batch = {"chunks": torch.from_numpy(np.stack([chunks[i] for i in rows]))}
             else:
                 batch = _batch(clips.subset(rows), settings, None, None)
-            outputs.append(item_scores(model, model(**_to(batch, device))).float().cpu())
-    return index, torch.cat(outputs).numpy()
+            scores[rows] = item_scores(model, model(**_to(batch, device))).float().cpu().numpy()
+    return index, scores
 
 
 def clip_cross_entropy(index: ChunkSet, scores: np.ndarray) -> float:
@@ -472,10 +479,11 @@ def fit(
     """
     model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
+    train_lengths = train.lengths(settings.max_frames)
 
     def train_epoch() -> float:
         losses = []
-        for rows in training_batches(len(train), settings.batch_size, generator):
+        for rows in training_batches(train_lengths, settings.batch_size, generator):
             batch = _to(_batch(train.subset(rows), settings, chunk_frames, rng), device)
             loss = model.loss(model(**batch), torch.as_tensor(train.labels[rows], device=device))
             optimizer.zero_grad()

@@ -20,8 +20,9 @@ Design:
   and penalty of :mod:`merflow.models.heads`) -> flatten
   (2 x 128 x 16 = 4096) -> Linear 256 -> ReLU -> Linear 4, sizes from EMOPIA's released
   hyper-parameters. Unlike that code, padding is masked (packed LSTM, no attention on padding).
-  The loss adds Lin et al.'s penalty ``||A A^T - I||_F^2`` times ``penalty_weight`` (Lin et al.
-  use 1.0 on two of their three tasks; EMOPIA's code has no penalty: set 0 to match it).
+  The loss is plain cross-entropy, as EMOPIA's ``midi_cls`` trains; ``penalty_weight`` > 0 adds
+  Lin et al.'s penalty ``||A A^T - I||_F^2`` times that weight (Lin et al. use 1.0 on two of
+  their three tasks; a model's config entry sets it with ``penalty_weight``).
 - Short-chunk ResNet (Won et al. 2020, ``ShortChunkCNN_Res``): per-row normalisation of the
   log-mel input (Won: one BatchNorm over the whole spectrogram; per row here, the shared
   :class:`~merflow.models.blocks.FrameNorm`), seven residual blocks of stride 2 (128, 128, 256,
@@ -74,7 +75,7 @@ class LSTMAttnConfig:
     attention_dim: int = 128
     n_hops: int = 16
     fc_hidden: int = 256
-    penalty_weight: float = 1.0
+    penalty_weight: float = 0.0
 
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> LSTMAttnConfig:
