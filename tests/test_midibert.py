@@ -20,6 +20,7 @@ from merflow.models.midibert import (
     MidiBertConfig,
     MidiBertLM,
     RelativeSelfAttention,
+    relative_distance_index,
 )
 from merflow.pretraining import mask_cp_tokens, mlm_loss
 
@@ -421,3 +422,26 @@ def test_pretraining_resumes_exactly_after_a_stop(tmp_path):
     assert resumed["steps"] == straight["steps"] == [1, 2, 3, 4, 5, 6]
     assert np.allclose(resumed["loss"], straight["loss"])
     assert resumed["steps_done"] == 6
+
+
+def _hf_relative_scores(attention, q, k):
+    """HF BertSelfAttention's relative_key_query terms: a gathered (n, n, head_size) table."""
+    n = q.shape[-2]
+    distance = attention.distance_embedding(relative_distance_index(n, n, attention.max_len, q.device))
+    return torch.einsum("bhld,lrd->bhlr", q, distance) + torch.einsum("bhrd,lrd->bhlr", k, distance)
+
+
+@pytest.mark.parametrize("n", [1, 7, 32])
+def test_skewed_relative_scores_equal_hf_form_values_and_gradients(n):
+    torch.manual_seed(0)
+    attention = RelativeSelfAttention(MidiBertConfig.preset("cpu", max_len=32))
+    q = torch.randn(2, attention.num_heads, n, attention.head_size, requires_grad=True)
+    k = torch.randn(2, attention.num_heads, n, attention.head_size, requires_grad=True)
+    ours, reference = attention.relative_scores(q, k), _hf_relative_scores(attention, q, k)
+    assert torch.allclose(ours, reference, atol=1e-5)
+    weights = torch.randn_like(ours)
+    params = [q, k, attention.distance_embedding.weight]
+    grads = torch.autograd.grad((ours * weights).sum(), params)
+    expected = torch.autograd.grad((reference * weights).sum(), params)
+    for grad, want in zip(grads, expected, strict=True):
+        assert torch.allclose(grad, want, atol=1e-5)

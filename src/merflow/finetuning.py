@@ -194,8 +194,8 @@ def finetune(
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            losses.append(loss.item())
-        return float(np.mean(losses))
+            losses.append(loss.detach())  # no device sync per step
+        return float(torch.stack(losses).mean())
 
     def validate() -> tuple[float, dict[str, float]]:
         chunk_acc, clip_acc = accuracy(val, predict_logits(model, val, device, settings.batch_size))

@@ -489,8 +489,8 @@ def fit(
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            losses.append(loss.item())
-        return float(np.mean(losses))
+            losses.append(loss.detach())  # no device sync per step
+        return float(torch.stack(losses).mean())
 
     def validate() -> tuple[tuple[float, float], dict[str, float]]:
         index, scores = predict_scores(model, val, settings, chunk_frames, device)

@@ -232,10 +232,10 @@ def pretrain_mlm(
         loss.backward()
         optimizer.step()
         step += 1
-        interval.append(loss.item())
+        interval.append(loss.detach())  # synced once per logged interval
         elapsed = time.perf_counter() - started
         if step % settings.log_every == 0 or step == settings.steps:
-            history["loss"].append(float(np.mean(interval)))
+            history["loss"].append(float(torch.stack(interval).mean()))
             history["steps"].append(step)
             interval = []
             rate = (step - first_step) / elapsed

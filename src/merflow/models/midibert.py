@@ -229,6 +229,24 @@ class RelativeSelfAttention(nn.Module):
         batch, n, _ = x.shape
         return x.view(batch, n, self.num_heads, self.head_size).transpose(1, 2)
 
+    def relative_scores(self, q: Tensor, k: Tensor) -> Tensor:
+        """HF's ``relative_key_query`` terms ``q_i . D[i - j] + k_j . D[i - j]`` -> ``(batch, heads, n, n)``.
+
+        ``q``, ``k``: ``(batch, heads, n, head_size)``; ``D[i - j]`` is ``distance_embedding`` row
+        ``i - j + max_len - 1``. Instead of gathering an ``(n, n, head_size)`` table of distance
+        embeddings (as HF does), each of ``q`` and ``k`` is multiplied by the ``2n - 1`` rows of
+        the distances that occur, and the ``(n, 2n - 1)`` products are skewed into ``(n, n)`` by
+        a gather: the same sums in the same order (bit-identical here), about 3.5x faster for a
+        training step of the attention at n = 512 on CPU (``benchmarks/bench_floor.py``).
+        """
+        n = q.shape[-2]
+        table = self.distance_embedding.weight[self.max_len - n : self.max_len + n - 1].to(q.dtype)
+        offset = relative_distance_index(n, n, n, q.device)  # i - j + n - 1, in 0..2n-2
+        shape = (*q.shape[:-2], n, n)
+        by_query = (q @ table.T).gather(-1, offset.expand(shape))  # [i, j] = q_i . D[i - j]
+        by_key = (k @ table.T).gather(-1, offset.T.expand(shape))  # [j, i] = k_j . D[i - j]
+        return by_query + by_key.transpose(-1, -2)
+
     def forward(self, hidden: Tensor, attention_mask: Tensor | None = None) -> Tensor:
         """hidden (batch, n, hidden), attention_mask bool (batch, n) or None -> context (batch, n, hidden)."""
         n = hidden.shape[1]
@@ -237,13 +255,7 @@ class RelativeSelfAttention(nn.Module):
         q = self._split_heads(self.query(hidden))
         k = self._split_heads(self.key(hidden))
         v = self._split_heads(self.value(hidden))
-        distance = self.distance_embedding(relative_distance_index(n, n, self.max_len, hidden.device))
-        distance = distance.to(q.dtype)  # (n, n, head_size)
-        scores = (
-            q @ k.transpose(-1, -2)
-            + torch.einsum("bhld,lrd->bhlr", q, distance)
-            + torch.einsum("bhrd,lrd->bhlr", k, distance)
-        ) / math.sqrt(self.head_size)
+        scores = (q @ k.transpose(-1, -2) + self.relative_scores(q, k)) / math.sqrt(self.head_size)
         if attention_mask is not None:
             scores = scores.masked_fill(~attention_mask[:, None, None, :], torch.finfo(scores.dtype).min)
         probs = self.dropout(scores.softmax(dim=-1))
