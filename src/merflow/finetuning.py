@@ -163,6 +163,33 @@ def accuracy(chunks: ChunkSet, logits: np.ndarray) -> tuple[float, float]:
     return chunk_acc, clip_acc
 
 
+def finetune_step(
+    model: MoFi,
+    optimizer: torch.optim.Optimizer,
+    train: ChunkSet,
+    index: np.ndarray,
+    settings: FinetuneSettings,
+    generator: torch.Generator,
+    device: torch.device,
+) -> Tensor:
+    """One optimisation step on the chunks ``index`` of ``train`` (transposed if augmenting).
+
+    Returns:
+        the batch's cross-entropy, detached, on ``device`` (no synchronisation).
+    """
+    tokens = torch.as_tensor(train.tokens[index])
+    if settings.augmentation:
+        tokens = transpose_chunks(tokens, settings.shifts, generator)
+    tokens = tokens.to(device)
+    mode = mode_one_hot(torch.as_tensor(train.minor[index], device=device))
+    labels = torch.as_tensor(train.label[index], device=device)
+    loss = nn.functional.cross_entropy(model(tokens, mode, valid_note_mask(tokens)).logits, labels)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
+
+
 def finetune(
     model: MoFi,
     train: ChunkSet,
@@ -179,22 +206,12 @@ def finetune(
     """
     model.to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
-    loss_fn = nn.CrossEntropyLoss()
 
     def train_epoch() -> float:
-        losses = []
-        for index in _batches(len(train), settings.batch_size, generator):
-            tokens = torch.as_tensor(train.tokens[index.numpy()])
-            if settings.augmentation:
-                tokens = transpose_chunks(tokens, settings.shifts, generator)
-            tokens = tokens.to(device)
-            mode = mode_one_hot(torch.as_tensor(train.minor[index.numpy()], device=device))
-            labels = torch.as_tensor(train.label[index.numpy()], device=device)
-            loss = loss_fn(model(tokens, mode, valid_note_mask(tokens)).logits, labels)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            losses.append(loss.detach())  # no device sync per step
+        losses = [
+            finetune_step(model, optimizer, train, index.numpy(), settings, generator, device)
+            for index in _batches(len(train), settings.batch_size, generator)
+        ]
         return float(torch.stack(losses).mean())
 
     def validate() -> tuple[float, dict[str, float]]:

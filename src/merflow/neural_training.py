@@ -460,6 +460,28 @@ def clip_cross_entropy(index: ChunkSet, scores: np.ndarray) -> float:
     return float(nn.functional.cross_entropy(logits, labels))
 
 
+def training_step(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    batch_clips: ClipSet,
+    settings: NeuralSettings,
+    chunk_frames: int | None,
+    rng: np.random.Generator,
+    device: torch.device,
+) -> Tensor:
+    """One optimisation step on the clips of one batch (random crops or chunks from ``rng``).
+
+    Returns:
+        the batch's loss, detached, on ``device`` (no synchronisation).
+    """
+    batch = _to(_batch(batch_clips, settings, chunk_frames, rng), device)
+    loss = model.loss(model(**batch), torch.as_tensor(batch_clips.labels, device=device))
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
+
+
 def fit(
     model: nn.Module,
     train: ClipSet,
@@ -482,14 +504,10 @@ def fit(
     train_lengths = train.lengths(settings.max_frames)
 
     def train_epoch() -> float:
-        losses = []
-        for rows in training_batches(train_lengths, settings.batch_size, generator):
-            batch = _to(_batch(train.subset(rows), settings, chunk_frames, rng), device)
-            loss = model.loss(model(**batch), torch.as_tensor(train.labels[rows], device=device))
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            losses.append(loss.detach())  # no device sync per step
+        losses = [
+            training_step(model, optimizer, train.subset(rows), settings, chunk_frames, rng, device)
+            for rows in training_batches(train_lengths, settings.batch_size, generator)
+        ]
         return float(torch.stack(losses).mean())
 
     def validate() -> tuple[tuple[float, float], dict[str, float]]:

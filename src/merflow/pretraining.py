@@ -165,6 +165,28 @@ class PretrainSettings:
         return cls(**{key: pretrain[key] for key in keys}, max_seconds=60.0 * pretrain["max_minutes"])
 
 
+def mlm_step(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    chunks: np.ndarray,
+    generator: torch.Generator,
+    vocab_sizes: tuple[int, ...],
+    device: torch.device,
+) -> Tensor:
+    """One masked-LM step on ``chunks`` (batch, n, n_fields): mask with ``generator``, then optimise.
+
+    Returns:
+        the batch's masked-LM loss, detached, on ``device`` (no synchronisation).
+    """
+    batch = mask_cp_tokens(torch.as_tensor(chunks), generator, vocab_sizes)
+    logits = model(batch.inputs.to(device), batch.attention_mask.to(device))
+    loss = mlm_loss(logits, batch.targets.to(device), batch.loss_mask.to(device), vocab_sizes).total
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
+
+
 def pretrain_mlm(
     model: torch.nn.Module,
     chunks: np.ndarray,
@@ -224,15 +246,9 @@ def pretrain_mlm(
     model.train()
     while step < settings.steps:
         index = torch.randint(len(chunks), (settings.batch_size,), generator=generator)
-        batch = mask_cp_tokens(torch.as_tensor(chunks[index.numpy()]), generator, vocab_sizes)
-        inputs = batch.inputs.to(device)
-        logits = model(inputs, batch.attention_mask.to(device))
-        loss = mlm_loss(logits, batch.targets.to(device), batch.loss_mask.to(device), vocab_sizes).total
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+        loss = mlm_step(model, optimizer, chunks[index.numpy()], generator, vocab_sizes, device)
         step += 1
-        interval.append(loss.detach())  # synced once per logged interval
+        interval.append(loss)  # synced once per logged interval
         elapsed = time.perf_counter() - started
         if step % settings.log_every == 0 or step == settings.steps:
             history["loss"].append(float(torch.stack(interval).mean()))
