@@ -11,11 +11,13 @@ from merflow.finetuning import (
     build_chunks,
     clip_logits,
     finetune,
+    predict_logits,
     prediction_tables,
     transpose_chunks,
+    trimmed,
 )
-from merflow.models.film import MoFi
-from merflow.models.midibert import MidiBert
+from merflow.models.film import MoFi, mode_one_hot
+from merflow.models.midibert import MidiBert, valid_note_mask
 from merflow.tokenizers.cp import N_PITCHES, PITCH, chunk_cp
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -69,3 +71,25 @@ def test_finetuning_learns_and_predictions_are_probabilities():
     clips, chunk_table = prediction_tables(chunks, logits, dict.fromkeys(chunks.clip_ids, "test"))
     assert np.allclose(clips.filter(like="prob_q").sum(axis=1), 1.0)
     assert len(chunk_table) == len(chunks) and len(clips) == len(chunks.clip_ids)
+
+
+def test_trimming_trailing_padding_changes_no_logit_and_predictions_keep_their_order():
+    tokens, minor, quadrant = toy_dataset(8)
+    chunks = build_chunks(tokens, minor, quadrant, max_len=64)  # clips of 20..89 notes
+    torch.manual_seed(0)
+    model = MoFi(MidiBert(TINY)).eval()
+    short_chunks = chunks.n_notes() < 64
+    padded = torch.as_tensor(chunks.tokens[short_chunks])
+    cut = torch.as_tensor(trimmed(chunks.tokens[short_chunks]))
+    assert cut.shape[1] == chunks.n_notes()[short_chunks].max() < padded.shape[1]
+    mode = mode_one_hot(torch.as_tensor(chunks.minor[short_chunks]))
+    with torch.no_grad():
+        assert torch.allclose(
+            model(padded, mode, valid_note_mask(padded)).logits,
+            model(cut, mode, valid_note_mask(cut)).logits,
+            atol=1e-5,
+        )
+        every = torch.as_tensor(chunks.tokens)
+        full = model(every, mode_one_hot(torch.as_tensor(chunks.minor)), valid_note_mask(every)).logits
+    # Length-ordered, trimmed batches of 3 give every chunk its own logits, in chunk order.
+    assert np.allclose(predict_logits(model, chunks, torch.device("cpu"), 3), full.numpy(), atol=1e-5)

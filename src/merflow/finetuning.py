@@ -13,7 +13,9 @@ Conventions
   Optional mode-preserving transposition augmentation (MoFi's MoGE experiment): every
   training chunk is shifted by a random interval among those that keep all its pitches in
   the CP range (:mod:`merflow.augmentation`); the mode does not change.
-- Padding notes are masked in attention and pooling.
+- Padding notes are masked in attention and pooling. Batches hold chunks of similar note
+  counts (:mod:`merflow.length_buckets`, shuffled and reproducible per seed in training) and
+  are cut after their longest chunk (:func:`trimmed`), which changes no output.
 """
 
 from __future__ import annotations
@@ -29,10 +31,11 @@ from torch import Tensor, nn
 
 from merflow.augmentation import DEFAULT_SHIFTS
 from merflow.labels import QUADRANTS
+from merflow.length_buckets import evaluation_batches, training_batches
 from merflow.models.film import MoFi, mode_one_hot
 from merflow.models.midibert import MidiBert, valid_note_mask
 from merflow.splits import split_for_part
-from merflow.tokenizers.cp import MAX_LEN, N_PITCHES, PITCH, chunk_cp
+from merflow.tokenizers.cp import MAX_LEN, N_PITCHES, PAD_WORD, PITCH, chunk_cp
 from merflow.torch_utils import seed_everything, train_with_early_stopping
 from merflow.training import PROB_COLUMNS
 
@@ -80,6 +83,22 @@ class ChunkSet:
     def __len__(self) -> int:
         return len(self.tokens)
 
+    def n_notes(self) -> np.ndarray:
+        """Real (non-padding) notes of each chunk, int64 ``(n_chunks,)``."""
+        return (self.tokens[..., 0] != PAD_WORD[0]).sum(axis=1)
+
+
+def trimmed(tokens: np.ndarray) -> np.ndarray:
+    """A batch of chunks ``(batch, max_len, 4)`` cut after its longest chunk's last real note.
+
+    Exact for MIDI-BERT with its attention mask: padded keys are masked, positions are relative,
+    and the pooling skips padding, so trailing padding changes no output (to float rounding).
+    Chunks of EMOPIA's official training split hold 228 notes at the median, so a batch padded
+    to 512 is about half padding.
+    """
+    real = tokens[..., 0] != PAD_WORD[0]
+    return tokens[:, : max(1, int(real.sum(axis=1).max()))]
+
 
 def build_chunks(
     tokens: dict[str, np.ndarray], minor: dict[str, int], quadrant: dict[str, int], max_len: int = MAX_LEN
@@ -126,24 +145,19 @@ def transpose_chunks(tokens: Tensor, shifts: tuple[int, ...], generator: torch.G
     return out
 
 
-def _batches(n: int, batch_size: int, generator: torch.Generator | None) -> list[Tensor]:
-    order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
-    return list(order.split(batch_size))
-
-
 def predict_logits(
     model: MoFi, chunks: ChunkSet, device: torch.device, batch_size: int, layer: int = -1
 ) -> np.ndarray:
-    """Chunk logits, shape (n_chunks, 4)."""
+    """Chunk logits, shape (n_chunks, 4): batches of similar note counts, trimmed (:func:`trimmed`)."""
     model.eval()
-    outputs = []
+    logits = np.zeros((len(chunks), len(QUADRANTS)), dtype=np.float32)
     with torch.no_grad():
-        for index in _batches(len(chunks), batch_size, None):
-            tokens = torch.as_tensor(chunks.tokens[index.numpy()], device=device)
-            mode = mode_one_hot(torch.as_tensor(chunks.minor[index.numpy()], device=device))
+        for index in evaluation_batches(chunks.n_notes(), batch_size):
+            tokens = torch.as_tensor(trimmed(chunks.tokens[index]), device=device)
+            mode = mode_one_hot(torch.as_tensor(chunks.minor[index], device=device))
             out = model(tokens, mode, valid_note_mask(tokens), layer=layer)
-            outputs.append(out.logits.float().cpu())
-    return torch.cat(outputs).numpy()
+            logits[index] = out.logits.float().cpu().numpy()
+    return logits
 
 
 def clip_logits(chunks: ChunkSet, logits: np.ndarray) -> np.ndarray:
@@ -177,7 +191,7 @@ def finetune_step(
     Returns:
         the batch's cross-entropy, detached, on ``device`` (no synchronisation).
     """
-    tokens = torch.as_tensor(train.tokens[index])
+    tokens = torch.as_tensor(trimmed(train.tokens[index]))
     if settings.augmentation:
         tokens = transpose_chunks(tokens, settings.shifts, generator)
     tokens = tokens.to(device)
@@ -206,11 +220,12 @@ def finetune(
     """
     model.to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    train_notes = train.n_notes()
 
     def train_epoch() -> float:
         losses = [
-            finetune_step(model, optimizer, train, index.numpy(), settings, generator, device)
-            for index in _batches(len(train), settings.batch_size, generator)
+            finetune_step(model, optimizer, train, index, settings, generator, device)
+            for index in training_batches(train_notes, settings.batch_size, generator)
         ]
         return float(torch.stack(losses).mean())
 
