@@ -88,3 +88,21 @@ def test_reverse_within_lengths_keeps_padding_in_place_and_is_an_involution():
     reversed_ = reverse_within_lengths(x, torch.tensor([3, 5]))
     assert reversed_[..., 0].tolist() == [[2, 1, 0, 3, 4], [9, 8, 7, 6, 5]]
     assert torch.equal(reverse_within_lengths(reversed_, torch.tensor([3, 5])), x)
+
+
+def test_a_model_trained_with_the_packed_form_loads_and_gives_its_stored_probabilities(monkeypatch):
+    """Weights and probabilities as a run of the packed era stored them, read back by today's code."""
+    from merflow.models.baselines import LSTMAttn, LSTMAttnConfig
+
+    torch.manual_seed(3)
+    old = LSTMAttn(LSTMAttnConfig.preset("cpu")).eval()
+    tokens, mask = mixed_batch(388, seed=4)
+    monkeypatch.setattr(BiRecurrentEncoder, "forward", packed_reference)
+    with torch.no_grad():
+        stored = torch.softmax(old(tokens, mask).logits, dim=-1)
+    checkpoint = old.state_dict()
+    monkeypatch.undo()
+    new = LSTMAttn(LSTMAttnConfig.preset("cpu")).eval()
+    new.load_state_dict(checkpoint)  # strict: the same names and shapes
+    with torch.no_grad():
+        assert torch.allclose(torch.softmax(new(tokens, mask).logits, dim=-1), stored, atol=1e-6)
