@@ -269,3 +269,36 @@ def test_lstm_attn_trains_on_plain_cross_entropy_unless_its_entry_sets_the_penal
     assert plain.penalty_weight == 0.0  # EMOPIA's midi_cls: no attention penalty
     entry = {"estimator": "lstm_attn", "features": "neural", "penalty_weight": 1.0}
     assert neural_model_config(SETTINGS, entry, ROWS).penalty_weight == 1.0
+
+
+@pytest.mark.parametrize("name", ["short_chunk_resnet", "zhu"])  # random chunks; dropout
+def test_a_training_killed_mid_epoch_resumes_to_the_uninterrupted_result(name, tmp_path, monkeypatch):
+    from merflow import neural_training
+    from merflow.torch_utils import load_checkpoint
+
+    manifest, inputs = toy_tables(2)
+    settings = NeuralSettings(**{**SETTINGS.__dict__, "epochs": 4, "patience": 10, "frame_rate_hz": 4.0})
+    whole = train_neural(manifest, inputs, settings, MODELS[name], "main", 0, CPU)
+    checkpoint = tmp_path / "resume.pt"
+    real_step = neural_training.training_step
+
+    def killed_in_the_third_epoch(*args, **kwargs):
+        if checkpoint.is_file() and load_checkpoint(checkpoint)["loop"]["next_epoch"] == 2:
+            raise KeyboardInterrupt  # what a SIGTERM or a cluster preemption does to the job
+        return real_step(*args, **kwargs)
+
+    monkeypatch.setattr(neural_training, "training_step", killed_in_the_third_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        train_neural(manifest, inputs, settings, MODELS[name], "main", 0, CPU, resume=(checkpoint, "run"))
+    monkeypatch.undo()
+    resumed = train_neural(
+        manifest, inputs, settings, MODELS[name], "main", 0, CPU, resume=(checkpoint, "run")
+    )
+    assert resumed.history["resumed_at"] == 2 and resumed.history["epochs_run"] == 4
+    pd.testing.assert_frame_equal(resumed.predictions, whole.predictions)
+    for key in ("train_loss", "val_clip_accuracy", "val_loss", "best_epoch"):
+        assert resumed.history[key] == whole.history[key]
+    # A checkpoint of another run (other settings or code) is not resumed: training starts over.
+    other = train_neural(manifest, inputs, settings, MODELS[name], "main", 0, CPU, resume=(checkpoint, "x"))
+    assert other.history["resumed_at"] == 0
+    pd.testing.assert_frame_equal(other.predictions, whole.predictions)

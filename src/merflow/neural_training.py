@@ -55,6 +55,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -79,7 +80,7 @@ from merflow.models.zhu import MIXED_FEATURES, Zhu, ZhuConfig, mixed_acoustic_fe
 from merflow.pretraining import special_token_vocab
 from merflow.splits import split_for_part
 from merflow.tokenizers import midi_like, refined_midi_like, remi
-from merflow.torch_utils import seed_everything, train_with_early_stopping
+from merflow.torch_utils import Resume, seed_everything, train_with_early_stopping
 
 log = logging.getLogger(__name__)
 
@@ -491,8 +492,12 @@ def fit(
     device: torch.device,
     generator: torch.Generator,
     rng: np.random.Generator,
+    resume: tuple[Path, str] | None = None,
 ) -> dict[str, Any]:
     """Train ``model`` in place with Adam and early stopping; keep the best validation epoch's weights.
+
+    ``resume`` = (checkpoint path, run identity): checkpoint every epoch and continue from an
+    earlier checkpoint of the same identity (:class:`merflow.torch_utils.Resume`).
 
     Returns:
         History: per-epoch ``train_loss``, ``val_clip_accuracy``, ``val_chunk_accuracy`` (= clip
@@ -517,7 +522,10 @@ def fit(
         metrics = {"clip_accuracy": clip_acc, "chunk_accuracy": chunk_acc, "loss": val_loss}
         return (clip_acc, -val_loss), metrics
 
-    return train_with_early_stopping(model, settings.epochs, settings.patience, train_epoch, validate)
+    resumable = None if resume is None else Resume(*resume, optimizer, generator, rng)
+    return train_with_early_stopping(
+        model, settings.epochs, settings.patience, train_epoch, validate, resumable
+    )
 
 
 @dataclass
@@ -539,6 +547,7 @@ def train_neural(
     seed: int,
     device: torch.device,
     pretrained_symbolic: dict[str, Tensor] | None = None,
+    resume: tuple[Path, str] | None = None,
 ) -> NeuralRun:
     """Train one neural model on partition ``part`` and predict every clip of it.
 
@@ -554,6 +563,8 @@ def train_neural(
         pretrained_symbolic: a state dict of :class:`merflow.models.zhu.SymbolicEncoder`
             (masked-LM pretraining, :class:`merflow.models.zhu.SymbolicLM`) loaded into the
             symbolic branch of a Zhu et al. model before training; None trains it from scratch.
+        resume: (checkpoint path, run identity): checkpoint each epoch there and continue from
+            it after a kill (see :func:`fit`).
 
     Raises:
         MissingFeatureError: if the frame cache lacks a feature column the model reads.
@@ -586,7 +597,7 @@ def train_neural(
             raise ValueError(f"{type(model).__name__} ({model_settings}) has no symbolic encoder to load")
         model.symbolic_encoder.load_state_dict(pretrained_symbolic)  # strict: sizes must match
         log.info("symbolic encoder initialised from masked-LM pretraining")
-    history = fit(model, sets["train"], sets["val"], settings, chunk_frames, device, generator, rng)
+    history = fit(model, sets["train"], sets["val"], settings, chunk_frames, device, generator, rng, resume)
     index, scores = predict_scores(model, clips, settings, chunk_frames, device)
     predictions, chunk_predictions = prediction_tables(index, scores, split)
     history |= counts | {"n_split": {name: len(sets[name]) for name in SPLITS}}

@@ -1,6 +1,9 @@
 """Snakemake script: train one neural model (LSTM-Attn, short-chunk ResNet, Zhao & Yoshii, Zhu et al.)."""
 
+import hashlib
+import json
 from dataclasses import asdict
+from pathlib import Path
 
 import pandas as pd
 
@@ -11,6 +14,16 @@ from merflow.logs import setup_logging
 from merflow.neural_training import NeuralSettings, frame_columns_for, train_neural
 from merflow.provenance import file_sha256, job_identity, training_record
 from merflow.torch_utils import load_checkpoint, save_checkpoint, select_device, set_threads
+
+#: Beside the run's outputs: the per-epoch checkpoint a killed job resumes from (deleted at the end).
+RESUME_FILE = "resume.pt"
+
+
+def run_identity(settings, neural, wildcards, code, paths) -> str:
+    """What must match for a checkpoint to be resumed: settings, seed, code and input files."""
+    files = {name: [Path(p).stat().st_size, Path(p).stat().st_mtime_ns] for name, p in paths.items()}
+    what = [settings, neural, dict(wildcards.items()), code, files]
+    return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def main(inputs, params, wildcards, threads, outputs) -> None:
@@ -29,8 +42,18 @@ def main(inputs, params, wildcards, threads, outputs) -> None:
     }
     pretrained = load_checkpoint(paths["pretrained"], "cpu") if "pretrained" in paths else None
     device = select_device()
+    resume = Path(outputs.model).with_name(RESUME_FILE)
+    identity = run_identity(settings, neural, wildcards, params.code, paths)
     run = train_neural(
-        read_manifest(inputs.manifest), tables, run_settings, settings, part, seed, device, pretrained
+        read_manifest(inputs.manifest),
+        tables,
+        run_settings,
+        settings,
+        part,
+        seed,
+        device,
+        pretrained,
+        resume=(resume, identity),
     )
     save_checkpoint(run.model.state_dict(), outputs.model)
     write_parquet(run.predictions, outputs.predictions)
@@ -48,6 +71,7 @@ def main(inputs, params, wildcards, threads, outputs) -> None:
         **({"audio_features": audio_feature_settings(frame_metadata)} if frame_metadata else {}),
     )
     write_json(record, outputs.history)
+    resume.unlink(missing_ok=True)
 
 
 setup_logging(snakemake.log[0])
