@@ -96,6 +96,7 @@ INPUTS: dict[str, tuple[str, ...]] = {
 #: Vocabulary size of each token table.
 VOCAB_SIZES = {
     "midi_like": midi_like.VOCAB_SIZE,
+    "midi_like_pedal": midi_like.VOCAB_SIZE,
     "refined_midi_like": refined_midi_like.VOCAB_SIZE,
     "remi": remi.VOCAB_SIZE,
 }

@@ -10,6 +10,7 @@ rule symbolic_features:
         key_table="results/{dataset}/features/symbolic/{source}/keys.parquet",
         statistics="results/{dataset}/features/symbolic/{source}/statistics.parquet",
         tokens_midi_like="results/{dataset}/features/symbolic/{source}/tokens_midi_like.parquet",
+        tokens_midi_like_pedal="results/{dataset}/features/symbolic/{source}/tokens_midi_like_pedal.parquet",
         tokens_refined_midi_like="results/{dataset}/features/symbolic/{source}/tokens_refined_midi_like.parquet",
         tokens_remi="results/{dataset}/features/symbolic/{source}/tokens_remi.parquet",
         tokens_cp="results/{dataset}/features/symbolic/{source}/tokens_cp.parquet",

@@ -38,14 +38,15 @@ from merflow.logs import Progress
 from merflow.midi import Notes, checked_notes, read_score
 from merflow.sources import usable_midi
 from merflow.tokenizers import cp, midi_like, refined_midi_like, remi
+from merflow.tokenizers.sustain import pedal_notes
 from merflow.tonality import KEY_COLUMNS, estimate_key
 
 #: Folder (beside a stage's outputs) of its per-clip cache, see :mod:`merflow.clip_cache`.
 CACHE_FOLDER = ".clip_cache"
 #: Token tables written by the symbolic stage, by tokenizer name.
-TOKENIZERS = ("midi_like", "refined_midi_like", "remi", "cp")
+TOKENIZERS = ("midi_like", "midi_like_pedal", "refined_midi_like", "remi", "cp")
 #: Tokenizers of a parsed score (CP re-reads the file: :func:`merflow.tokenizers.cp.encode_cp`).
-NOTE_TOKENIZERS = ("midi_like", "refined_midi_like", "remi")
+NOTE_TOKENIZERS = ("midi_like", "midi_like_pedal", "refined_midi_like", "remi")
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,11 @@ def clip_tokens(
 
     ``score`` and ``notes`` are the same MIDI file (:func:`merflow.midi.read_score` and
     :func:`merflow.midi.checked_notes`): REMI and CP read the score's ticks, the others the notes.
+    ``midi_like_pedal`` is MIDI-like of the score's notes with its sustain pedal applied
+    (:mod:`merflow.tokenizers.sustain`; a transcription has no pedal: its notes unchanged).
     """
+    if tokenizer == "midi_like_pedal":
+        return midi_like.encode(pedal_notes(score))
     if tokenizer == "remi":
         return remi.encode(score)
     if tokenizer == "cp":
