@@ -277,7 +277,10 @@ def test_a_training_killed_mid_epoch_resumes_to_the_uninterrupted_result(name, t
     from merflow.torch_utils import load_checkpoint
 
     manifest, inputs = toy_tables(2)
-    settings = NeuralSettings(**{**SETTINGS.__dict__, "epochs": 4, "patience": 10, "frame_rate_hz": 4.0})
+    schedule = {"restart_epochs": 2, "weight_decay": 1e-4}  # EMOPIA_cls's optimiser, restarts every 2
+    settings = NeuralSettings(
+        **{**SETTINGS.__dict__, "epochs": 4, "patience": 10, "frame_rate_hz": 4.0, **schedule}
+    )
     whole = train_neural(manifest, inputs, settings, MODELS[name], "main", 0, CPU)
     checkpoint = tmp_path / "resume.pt"
     real_step = neural_training.training_step
@@ -302,3 +305,19 @@ def test_a_training_killed_mid_epoch_resumes_to_the_uninterrupted_result(name, t
     other = train_neural(manifest, inputs, settings, MODELS[name], "main", 0, CPU, resume=(checkpoint, "x"))
     assert other.history["resumed_at"] == 0
     pd.testing.assert_frame_equal(other.predictions, whole.predictions)
+
+
+def test_a_models_training_entry_overrides_the_neural_section():
+    neural = {"preset": "cpu", "epochs": 30, "lr": 1e-4, "batch_size": 64}
+    emopia_cls = {"lr": 1e-3, "weight_decay": 1e-4, "restart_epochs": 45, "batch_size": 8, "epochs": 200}
+    settings = NeuralSettings.from_config(neural, 43.0, emopia_cls)
+    assert (settings.lr, settings.weight_decay, settings.restart_epochs) == (1e-3, 1e-4, 45)
+    assert (settings.batch_size, settings.epochs, settings.preset, settings.frame_rate_hz) == (
+        8,
+        200,
+        "cpu",
+        43.0,
+    )
+    assert NeuralSettings.from_config(neural).restart_epochs == 0  # constant learning rate by default
+    with pytest.raises(ValueError, match="cannot set \\['preset'\\]"):
+        NeuralSettings.from_config(neural, None, {"preset": "paper"})

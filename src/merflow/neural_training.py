@@ -111,23 +111,54 @@ class MissingFeatureError(ValueError):
 
 @dataclass(frozen=True)
 class NeuralSettings:
-    """The config's ``neural`` section, plus the frame rate (Hz) of the audio frame cache."""
+    """The config's ``neural`` section (a model's ``training`` entry over it), plus the frame rate.
+
+    ``lr`` and ``weight_decay`` are Adam's (``torch.optim.Adam``: L2 added to the gradient, as
+    EMOPIA_cls); ``restart_epochs`` > 0 anneals the learning rate on a cosine with warm
+    restarts every that many epochs (``CosineAnnealingWarmRestarts(T_0)``, stepped once per
+    epoch as EMOPIA_cls's Lightning runner does), 0 keeps it constant. ``patience`` = ``epochs``
+    or more trains every epoch, testing the best validation epoch (EMOPIA_cls's protocol).
+    """
 
     preset: str = "cpu"
     epochs: int = 30
     patience: int = 5
     batch_size: int = 64
     lr: float = 1e-4
+    weight_decay: float = 0.0
+    restart_epochs: int = 0
     max_tokens: int = 1024
     max_frames: int = 1300
     frame_rate_hz: float = AudioFeatureConfig().frame_rate
 
+    #: Keys a model's ``training`` entry may override (all but the preset).
+    OVERRIDABLE = (
+        "epochs",
+        "patience",
+        "batch_size",
+        "lr",
+        "weight_decay",
+        "restart_epochs",
+        "max_tokens",
+        "max_frames",
+    )
+
     @classmethod
-    def from_config(cls, neural: dict[str, Any], frame_rate_hz: float | None = None) -> NeuralSettings:
-        """Settings from the config's ``neural`` section (and the frame cache's ``frame_rate_hz``)."""
-        keys = ("preset", "epochs", "patience", "batch_size", "lr", "max_tokens", "max_frames")
+    def from_config(
+        cls,
+        neural: dict[str, Any],
+        frame_rate_hz: float | None = None,
+        overrides: dict[str, Any] | None = None,
+    ) -> NeuralSettings:
+        """Settings from the config's ``neural`` section, a model's ``training`` ``overrides``
+        (keys of :data:`OVERRIDABLE`) and the frame cache's ``frame_rate_hz``."""
+        unknown = sorted(set(overrides or {}) - set(cls.OVERRIDABLE))
+        if unknown:
+            raise ValueError(f"a model's training entry cannot set {unknown}; it may set {cls.OVERRIDABLE}")
+        merged = {**neural, **(overrides or {})}
+        keys = ("preset", *cls.OVERRIDABLE)
         rate = {} if frame_rate_hz is None else {"frame_rate_hz": float(frame_rate_hz)}
-        return cls(**{key: neural[key] for key in keys if key in neural}, **rate)
+        return cls(**{key: merged[key] for key in keys if key in merged}, **rate)
 
 
 @dataclass
@@ -506,7 +537,12 @@ def fit(
         (0-based), ``epochs_run``, ``seconds``.
     """
     model.to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
+    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    scheduler = None
+    if settings.restart_epochs > 0:
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(
+            optimizer, T_0=settings.restart_epochs
+        )
     train_lengths = train.lengths(settings.max_frames)
 
     def train_epoch() -> float:
@@ -514,6 +550,8 @@ def fit(
             training_step(model, optimizer, train.subset(rows), settings, chunk_frames, rng, device)
             for rows in training_batches(train_lengths, settings.batch_size, generator)
         ]
+        if scheduler is not None:
+            scheduler.step()
         return float(torch.stack(losses).mean())
 
     def validate() -> tuple[tuple[float, float], dict[str, float]]:
@@ -523,7 +561,7 @@ def fit(
         metrics = {"clip_accuracy": clip_acc, "chunk_accuracy": chunk_acc, "loss": val_loss}
         return (clip_acc, -val_loss), metrics
 
-    resumable = None if resume is None else Resume(*resume, optimizer, generator, rng)
+    resumable = None if resume is None else Resume(*resume, optimizer, generator, rng, scheduler)
     return train_with_early_stopping(
         model, settings.epochs, settings.patience, train_epoch, validate, resumable
     )

@@ -117,6 +117,7 @@ class Resume:
         optimizer: its state is saved and restored.
         generator: the torch generator of batch order and masking.
         rng: the NumPy generator of crops and chunks, if the training draws from one.
+        scheduler: the learning-rate scheduler, if any.
     """
 
     path: Path
@@ -124,6 +125,7 @@ class Resume:
     optimizer: torch.optim.Optimizer
     generator: torch.Generator
     rng: np.random.Generator | None = None
+    scheduler: Any = None
 
     def save(self, model: torch.nn.Module, state: dict[str, Any]) -> None:
         """Checkpoint ``model`` and the loop's ``state`` with every random state."""
@@ -135,6 +137,7 @@ class Resume:
                 "generator": self.generator.get_state(),
                 "torch_rng": torch.get_rng_state(),
                 "numpy_rng": None if self.rng is None else self.rng.bit_generator.state,
+                "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
                 "loop": state,
             },
             self.path,
@@ -154,6 +157,8 @@ class Resume:
         torch.set_rng_state(checkpoint["torch_rng"])
         if self.rng is not None and checkpoint["numpy_rng"] is not None:
             self.rng.bit_generator.state = checkpoint["numpy_rng"]
+        if self.scheduler is not None and checkpoint["scheduler"] is not None:
+            self.scheduler.load_state_dict(checkpoint["scheduler"])
         return checkpoint["loop"]
 
     def remove(self) -> None:

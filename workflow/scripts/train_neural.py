@@ -33,7 +33,7 @@ def main(inputs, params, wildcards, threads, outputs) -> None:
     paths = dict(inputs.items())  # manifest, and tokens and/or frames
     frame_metadata = read_parquet_metadata(paths["frames"]) if "frames" in paths else {}
     frame_rate = frame_metadata.get("frame_rate_hz")
-    run_settings = NeuralSettings.from_config(neural, frame_rate)
+    run_settings = NeuralSettings.from_config(neural, frame_rate, settings.get("training"))
     columns = {"frames": frame_columns_for(run_settings, settings)}  # the frames a model reads
     tables = {  # frames: one float32 matrix per clip, read batch by batch (half the memory)
         name: read_matrix_table(path, columns[name]) if name in columns else pd.read_parquet(path)
