@@ -171,3 +171,20 @@ def test_paired_comparisons_of_a_single_model_is_an_empty_table_with_columns(tmp
     assert table.columns.tolist() == PAIRED_COLUMNS
     table.to_csv(tmp_path / "p.csv", index=False)
     assert pd.read_csv(tmp_path / "p.csv").columns.tolist() == PAIRED_COLUMNS
+
+
+def test_training_effort_states_the_epoch_cap_and_what_ran():
+    from merflow.results import training_effort
+
+    neural = [
+        {"neural": {"epochs": 45}, "history": {"epochs_run": 45, "best_epoch": 2, "seconds": 600.0}},
+        {"neural": {"epochs": 45}, "history": {"epochs_run": 45, "best_epoch": 4, "seconds": 660.0}},
+    ]
+    assert training_effort(neural) == {
+        "epoch_cap": "45",
+        "epochs_run": 45.0,
+        "best_epoch": 4.0,
+        "train_minutes": 10.5,
+    }
+    classical = training_effort([{"history": {"best_C": 1.0}}])
+    assert classical["epoch_cap"] == "" and classical["epochs_run"] != classical["epochs_run"]  # NaN

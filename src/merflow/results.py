@@ -55,6 +55,27 @@ def _test_metrics(run: dict[str, Any], level: str) -> dict[str, Any] | None:
     return run["test"] if level == "clip" else run.get("chunk", {}).get("test")
 
 
+def training_effort(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Epoch cap, epochs run, best epoch (1-based) and training minutes of a model's runs (means).
+
+    Neural runs record their settings (``neural.epochs``, the cap) and history; other runs
+    (classical, MoFi) give NaN where they record nothing.
+    """
+    caps = {r.get("neural", {}).get("epochs") for r in runs} - {None}
+    histories = [r.get("history", {}) for r in runs]
+
+    def mean(key: str, offset: int = 0) -> float:
+        values = [h[key] + offset for h in histories if isinstance(h.get(key), int | float)]
+        return float(np.mean(values)) if len(values) == len(histories) else float("nan")
+
+    return {
+        "epoch_cap": ",".join(str(c) for c in sorted(caps)),
+        "epochs_run": mean("epochs_run"),
+        "best_epoch": mean("best_epoch", 1),
+        "train_minutes": mean("seconds") / 60,
+    }
+
+
 def results_table(
     runs: list[dict[str, Any]], dataset: str, split: str, audio_source: str = ""
 ) -> pd.DataFrame:
@@ -88,6 +109,7 @@ def results_table(
             "n_test_items": int(sum(t["n"] for t in tests) / len(tests)),
             "preset": first.get("preset", "classical"),
             "code_version": ",".join(sorted({r["code_version"] for r in model_runs})),
+            **training_effort(model_runs),
         }
         for metric in HEADLINE_METRICS:
             stats = summarize([t[metric] for t in tests])
@@ -114,6 +136,13 @@ def to_markdown(table: pd.DataFrame, dataset: str, split: str) -> str:
         value = row[f"paper_{metric}"]
         return "" if pd.isna(value) else f"{value:.3f}"
 
+    def effort(row: pd.Series) -> str:
+        """``epochs run (cap) | best epoch | training minutes``, blank where not recorded."""
+        if pd.isna(row.get("epochs_run", float("nan"))):
+            return "- | - | -"
+        cap = f" ({row['epoch_cap']})" if row.get("epoch_cap") else ""
+        return f"{row['epochs_run']:.1f}{cap} | {row['best_epoch']:.1f} | {row['train_minutes']:.1f}"
+
     lines = [
         f"# {dataset}, split {split}",
         "",
@@ -121,8 +150,9 @@ def to_markdown(table: pd.DataFrame, dataset: str, split: str) -> str:
         "of notes for chunk-based models (512 in MIDI-BERT, which reports chunk level).",
         "",
         "| model | level | source | audio | 4Q acc | paper | Δ | macro-F1 | arousal acc | paper A "
-        "| valence acc | paper V | seeds | runs | test items | preset | code |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| valence acc | paper V | seeds | runs | test items | preset | epochs (cap) | best epoch "
+        "| train min | code |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for _, row in table.iterrows():
         diff = "" if pd.isna(row["diff_accuracy"]) else f"{row['diff_accuracy']:+.3f}"
@@ -131,7 +161,8 @@ def to_markdown(table: pd.DataFrame, dataset: str, split: str) -> str:
             f"| {pm(row, 'accuracy')} | {paper(row, 'accuracy')} | {diff} "
             f"| {pm(row, 'macro_f1')} | {pm(row, 'arousal_accuracy')} | {paper(row, 'arousal_accuracy')} "
             f"| {pm(row, 'valence_accuracy')} | {paper(row, 'valence_accuracy')} | {row['seeds']} "
-            f"| {row['n_runs']} | {row['n_test_items']} | {row['preset']} | {row['code_version']} |"
+            f"| {row['n_runs']} | {row['n_test_items']} | {row['preset']} | {effort(row)} "
+            f"| {row['code_version']} |"
         )
     references = sorted({r for r in table["paper_reference"] if r})
     if references:
