@@ -445,3 +445,19 @@ def test_skewed_relative_scores_equal_hf_form_values_and_gradients(n):
     expected = torch.autograd.grad((reference * weights).sum(), params)
     for grad, want in zip(grads, expected, strict=True):
         assert torch.allclose(grad, want, atol=1e-5)
+
+
+def test_relative_attention_with_a_mask_equals_the_hf_computation():
+    """The whole attention (skewed relative scores, mask, softmax, values) against HF's form."""
+    torch.manual_seed(1)
+    attention = RelativeSelfAttention(MidiBertConfig.preset("cpu", max_len=32)).eval()
+    hidden = torch.randn(3, 20, attention.query.in_features)
+    mask = torch.arange(20)[None, :] < torch.tensor([20, 7, 1])[:, None]
+    q, k, v = (
+        attention._split_heads(layer(hidden)) for layer in (attention.query, attention.key, attention.value)
+    )
+    scores = (q @ k.transpose(-1, -2) + _hf_relative_scores(attention, q, k)) / math.sqrt(attention.head_size)
+    scores = scores.masked_fill(~mask[:, None, None, :], torch.finfo(scores.dtype).min)
+    expected = (scores.softmax(dim=-1) @ v).transpose(1, 2).reshape(hidden.shape)
+    with torch.no_grad():
+        assert torch.allclose(attention(hidden, mask), expected, atol=1e-5)
