@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 import shutil
@@ -174,3 +175,53 @@ def test_slurm_profile_sends_gpu_rules_to_the_gpu_partition(tmp_path, repo_root)
     assert "mem_mb=16000" in jobs["train_neural"]
     assert "mem_mb=12000" in jobs["audio_features"]
     assert "slurm_partition=cpu" in jobs["train"] and "gpu" not in jobs["train"].replace("slurm", "")
+
+
+def _reordered(value):
+    """``value`` with every mapping's keys in reverse order (same settings, another file layout)."""
+    if isinstance(value, dict):
+        return {key: _reordered(value[key]) for key in reversed(list(value))}
+    return value
+
+
+def _planned_jobs(result) -> dict[str, int]:
+    """Rule -> job count of a dry run's "Job stats" table."""
+    text = result.stdout + result.stderr
+    if "Nothing to be done" in text:
+        return {}
+    table = text[text.index("Job stats:") :].split("\n\n")[0]
+    rows = [line.split() for line in table.splitlines()[3:]]
+    return {row[0]: int(row[1]) for row in rows if len(row) == 2 and row[0] != "total"}
+
+
+def _dry_run_with(demo_run: Path, repo_root: Path, config: dict, name: str):
+    import yaml
+
+    path = demo_run / name
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    result = run_snakemake(demo_run, repo_root, "--dry-run", "--configfile", str(path))
+    assert result.returncode == 0, result.stderr[-3000:]
+    return _planned_jobs(result)
+
+
+def test_the_same_settings_in_another_key_order_rerun_nothing(demo_run, repo_root):
+    assert _dry_run_with(demo_run, repo_root, _reordered(CONFIG), "reordered.yaml") == {}
+
+
+def test_a_key_another_family_reads_reruns_nothing(demo_run, repo_root):
+    config = copy.deepcopy(CONFIG)
+    # MoFi's and the neural models' keys on a classical entry: the SVM's jobs do not read them.
+    config["models"]["symbolic_lr_oracle"] |= {"augmentation": True, "tokenizer": "remi", "ablation": "x"}
+    config["midibert"] = {"finetune": {"lr": 1.0e-3}}  # MoFi-only section
+    planned = _dry_run_with(demo_run, repo_root, config, "other_family.yaml")
+    # MLflow logs the resolved config with every run, so its one gathering job logs them anew.
+    assert set(planned) <= {"mlflow_log", "all"}
+
+
+def test_an_added_model_runs_only_its_jobs_the_tables_and_mlflow(demo_run, repo_root):
+    config = copy.deepcopy(CONFIG)
+    config["models"]["symbolic_svm"] = {"estimator": "svm", "features": "symbolic", "source": "basic_pitch"}
+    planned = _dry_run_with(demo_run, repo_root, config, "added_model.yaml")
+    seeds = len(CONFIG["seeds"])
+    tables = {"results_table": 1, "amt_vs_emotion": 1}  # the results table; accuracy against AMT quality
+    assert planned == {"train": seeds, "evaluate": seeds, **tables, "mlflow_log": 1, "all": 1}

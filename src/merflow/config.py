@@ -104,3 +104,55 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
 def config_hash(config: dict[str, Any]) -> str:
     """Stable 12-digit hash of a resolved config (key order does not matter)."""
     return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12]
+
+
+#: The keys of a model's config entry that its jobs read, by estimator (the schema fills every
+#: key's default into every entry; a job gets only its own, so that changing a default of one
+#: family reruns no job of another).
+MODEL_KEYS: dict[str, tuple[str, ...]] = {
+    "logistic_regression": ("estimator", "features", "source", "C_grid"),
+    "svm": ("estimator", "features", "source", "C_grid"),
+    "mofi": ("estimator", "features", "source", "injection", "augmentation"),
+    "lstm_attn": ("estimator", "features", "source", "tokenizer", "training", "penalty_weight"),
+    "short_chunk_resnet": ("estimator", "features", "source", "training"),
+    "zhao_yoshii": ("estimator", "features", "source", "tokenizer", "ablation", "training"),
+    "zhu": ("estimator", "features", "source", "tokenizer", "ablation", "training"),
+}
+#: Keys of section ``midibert`` that fine-tuning and probing jobs read.
+FINETUNE_KEYS = ("preset", "checkpoint", "cp_rescale", "finetune")
+#: Keys of section ``neural`` that neural training jobs read (not ``zhu_pretrain``, whose rule has its own).
+NEURAL_TRAINING_KEYS = (
+    "preset",
+    "epochs",
+    "patience",
+    "batch_size",
+    "lr",
+    "weight_decay",
+    "restart_epochs",
+    "max_tokens",
+    "max_frames",
+)
+
+
+def canonical(value: Any) -> Any:
+    """``value`` rebuilt with every mapping's keys in sorted order (lists keep theirs).
+
+    Snakemake compares a job's params by their ``repr``, and a dict's repr follows its key
+    order: the same settings written in another order in another config file would rerun the
+    job. Every rule's params go through this (``workflow/rules/common.smk``).
+    """
+    if isinstance(value, dict):
+        return {key: canonical(value[key]) for key in sorted(value, key=str)}
+    if isinstance(value, list | tuple):
+        return type(value)(canonical(item) for item in value)
+    return value
+
+
+def only(section: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    """The entries of ``section`` named in ``keys``, canonical (see :func:`canonical`)."""
+    return canonical({key: section[key] for key in keys if key in section})
+
+
+def model_job_settings(entry: dict[str, Any]) -> dict[str, Any]:
+    """What a model's jobs read of its config entry (:data:`MODEL_KEYS` of its estimator), canonical."""
+    return only(entry, MODEL_KEYS[entry["estimator"]])

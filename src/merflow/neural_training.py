@@ -63,6 +63,7 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
+from merflow.config import NEURAL_TRAINING_KEYS
 from merflow.features.audio import AudioFeatureConfig
 from merflow.finetuning import ChunkSet, accuracy, clip_logits, prediction_tables
 from merflow.length_buckets import evaluation_batches, training_batches
@@ -132,16 +133,7 @@ class NeuralSettings:
     frame_rate_hz: float = AudioFeatureConfig().frame_rate
 
     #: Keys a model's ``training`` entry may override (all but the preset).
-    OVERRIDABLE = (
-        "epochs",
-        "patience",
-        "batch_size",
-        "lr",
-        "weight_decay",
-        "restart_epochs",
-        "max_tokens",
-        "max_frames",
-    )
+    OVERRIDABLE = tuple(key for key in NEURAL_TRAINING_KEYS if key != "preset")
 
     @classmethod
     def from_config(

@@ -21,7 +21,7 @@ rule download_audio:
         songs_dir="resources/{dataset}/songs",
         n_shards=config["download"]["shards"],
         sample_rate=config["audio"]["sample_rate"],
-        download=config["download"],
+        download=canonical(config["download"]),
         code=code_version("merflow.acquisition"),
     script:
         "../scripts/download_audio.py"

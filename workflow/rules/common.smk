@@ -4,7 +4,12 @@
 from pathlib import Path
 
 from merflow.config import (
+    FINETUNE_KEYS,
+    NEURAL_TRAINING_KEYS,
+    canonical,
+    model_job_settings,
     neural_input_tables,
+    only,
     reads_symbolic,
     uses_audio,
     validate_config,
@@ -384,7 +389,7 @@ def transcription_options(wildcards):
     options = dict(config["transcription"][wildcards.backend])
     if "python" in options:
         options["python"] = str(Path(workflow.basedir).parent / options["python"])
-    return options
+    return canonical(options)
 
 
 #: The transkun environment `make transkun-env` builds (rule transkun_env) in the repository,
@@ -413,7 +418,8 @@ def transcription_threads(wildcards):
 
 
 def model_settings(wildcards):
-    return config["models"][wildcards.model]
+    """What the model's jobs read of its config entry, canonical (merflow.config.model_job_settings)."""
+    return model_job_settings(config["models"][wildcards.model])
 
 
 def dataset_metrics(wildcards):

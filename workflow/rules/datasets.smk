@@ -12,7 +12,7 @@ rule demo_dataset:
     conda:
         "../../envs/pipeline.yaml"
     params:
-        settings=config["demo"],
+        settings=canonical(config["demo"]),
         sample_rate=config["audio"]["sample_rate"],
         # The "remote" side: song audio served at file:// URLs, fetched by yt-dlp.
         out_dir="resources/demo/source",
@@ -34,7 +34,7 @@ rule emopia_manifest:
     conda:
         "../../envs/pipeline.yaml"
     params:
-        settings=config["emopia"],
+        settings=canonical(config["emopia"]),
         mirror=mirror_root_of("emopia"),
         root="resources/archives/emopia",
         code=code_version("merflow.datasets.emopia", "merflow.datasets.archive"),
@@ -55,7 +55,7 @@ rule vgmidi_manifest:
     conda:
         "../../envs/pipeline.yaml"
     params:
-        settings=config["vgmidi"],
+        settings=canonical(config["vgmidi"]),
         mirror=mirror_root_of("vgmidi"),
         root="resources/archives/vgmidi",
         code=code_version("merflow.datasets.vgmidi", "merflow.datasets.archive"),

@@ -46,7 +46,7 @@ rule audio_features:
     conda:
         "../../envs/pipeline.yaml"
     params:
-        settings=config["features"]["audio"],
+        settings=canonical(config["features"]["audio"]),
         sample_rate=config["audio"]["sample_rate"],
         code=code_version("merflow.features.audio", "merflow.features.caches"),
     script:

@@ -65,7 +65,7 @@ rule pretrain_midibert:
         gpu=1,
     params:
         kind="midibert",
-        settings=config["midibert"]["pretrain"],
+        settings=canonical(config["midibert"]["pretrain"]),
         checkpoint="results/pretrain/{preset}/checkpoint.pt",
         code=code_version("merflow.pretraining", "merflow.models.midibert"),
     script:
@@ -93,7 +93,7 @@ rule train_mofi:
         gpu=1,
     params:
         settings=model_settings,
-        midibert=config["midibert"],
+        midibert=only(config["midibert"], FINETUNE_KEYS),
         code=code_version("merflow.finetuning", "merflow.models.checkpoint"),
     script:
         "../scripts/train_mofi.py"
@@ -119,7 +119,7 @@ rule probe_midibert:
     resources:
         gpu=1,
     params:
-        midibert=config["midibert"],
+        midibert=only(config["midibert"], FINETUNE_KEYS),
         injection=mofi_injection,
         part=probe_part,
         seed=config["seeds"][0],

@@ -23,7 +23,7 @@ rule train_neural:
         gpu=1,
     params:
         settings=model_settings,
-        neural=config["neural"],
+        neural=only(config["neural"], NEURAL_TRAINING_KEYS),
         code=code_version("merflow.neural_training"),
     script:
         "../scripts/train_neural.py"
@@ -79,7 +79,7 @@ rule pretrain_zhu:
         gpu=1,
     params:
         kind="zhu",
-        settings=config["neural"]["zhu_pretrain"],
+        settings=canonical(config["neural"]["zhu_pretrain"]),
         checkpoint="results/pretrain/zhu_{preset}/checkpoint.pt",
         code=code_version("merflow.pretraining", "merflow.models.zhu"),
     script:

@@ -34,7 +34,7 @@ rule mlflow_log:
         "../../envs/pipeline.yaml"
     params:
         db=config["mlflow"]["db"],
-        config=config,
+        config=canonical(config),
         splits=split_of_part(),
         code=code_version("merflow.tracking"),
     script:
