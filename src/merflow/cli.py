@@ -3,6 +3,8 @@
 Conventions
 -----------
 ``merflow info`` prints versions, the compute device and the paths the pipeline uses.
+``merflow docs RESULTS OUT [--config FILE]`` copies the pipeline's Markdown results tables
+into a docs folder with their provenance (:mod:`merflow.docs`).
 The pipeline itself runs through Snakemake (see the README). On top of its trained runs
 (:mod:`merflow.inference`):
 
@@ -238,6 +240,20 @@ def _add_run_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--model", help="without --run: only runs of this model name")
 
 
+def cmd_docs(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """``merflow docs``: the results tables into a docs folder (:func:`merflow.docs.publish_tables`)."""
+    from merflow.docs import publish_tables
+
+    try:
+        written = publish_tables(args.results, args.out, args.config)
+    except FileNotFoundError as error:
+        print(f"merflow docs: {error}", file=sys.stderr)
+        return EXIT_RUN_ERROR
+    for path in written:
+        print(path)
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="merflow",
@@ -269,6 +285,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_run_options(annotate_parser)
     annotate_parser.set_defaults(func=cmd_annotate, log_level=logging.INFO)
+    docs = commands.add_parser(
+        "docs", help="copy the pipeline's results tables into docs/, with their source"
+    )
+    docs.add_argument("results", type=Path, help="the pipeline's results folder")
+    docs.add_argument(
+        "out", type=Path, help="folder of the generated tables (e.g. docs/results/faithful_cpu)"
+    )
+    docs.add_argument("--config", type=Path, help="the config file the run used (named, with its SHA-256)")
+    docs.set_defaults(func=cmd_docs, log_level=logging.INFO)
     return parser
 
 
