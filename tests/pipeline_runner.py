@@ -47,3 +47,23 @@ def run_snakemake(
     """Run :func:`snakemake_command` to completion in ``workdir``, capturing its text output."""
     command = snakemake_command(workdir, repo_root, *args)
     return subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=timeout)
+
+
+def planned_jobs(result) -> dict[str, int]:
+    """Rule -> job count of a dry run's "Job stats" table."""
+    text = result.stdout + result.stderr
+    if "Nothing to be done" in text:
+        return {}
+    table = text[text.index("Job stats:") :].split("\n\n")[0]
+    rows = [line.split() for line in table.splitlines()[3:]]
+    return {row[0]: int(row[1]) for row in rows if len(row) == 2 and row[0] != "total"}
+
+
+def dry_run_with(demo_run: Path, repo_root: Path, config: dict, name: str) -> dict[str, int]:
+    """Plan (``--dry-run``) the workflow of ``demo_run`` with ``config`` written to ``name``."""
+    path = demo_run / name
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    result = run_snakemake(demo_run, repo_root, "--dry-run", "--configfile", str(path))
+    if result.returncode != 0:
+        raise RuntimeError(result.stderr[-3000:])
+    return planned_jobs(result)

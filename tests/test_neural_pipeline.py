@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from pipeline_runner import prepare_workdir, run_snakemake
+import yaml
+from pipeline_runner import dry_run_with, prepare_workdir, run_snakemake
 
 MODELS = {
     "mofi": {"estimator": "mofi", "features": "cp", "source": "oracle", "injection": "before_layer_1"},
@@ -117,3 +118,13 @@ def test_mofi_pretrained_then_fine_tuned(neural_run):
     pretraining = json.loads((neural_run / "results/pretrain/tiny/history.json").read_text())
     assert pretraining["steps_done"] == TINY_PRETRAINING["steps"]
     assert (neural_run / "results/demo/models/mofi/main/seed0/predictions_chunks.parquet").is_file()
+
+
+def test_a_neural_optimisation_key_reruns_only_the_neural_trainings_tables_and_mlflow(neural_run, repo_root):
+    config = yaml.safe_load((neural_run / "config.yaml").read_text())
+    config["neural"]["lr"] = 3.0e-4
+    planned = dry_run_with(neural_run, repo_root, config, "neural_lr.yaml")
+    neural_models = [name for name, entry in MODELS.items() if entry["features"] == "neural"]
+    trainings = planned.pop("train_neural", 0) + planned.pop("train_neural_chunks", 0)
+    assert trainings == len(neural_models) and planned.pop("evaluate") == len(neural_models)
+    assert set(planned) <= {"results_table", "amt_vs_emotion", "mlflow_log", "all"}  # no MoFi, no pretraining

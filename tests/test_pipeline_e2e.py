@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from pipeline_runner import prepare_workdir, run_snakemake
+from pipeline_runner import dry_run_with, prepare_workdir, run_snakemake
 
 from merflow.training import PROB_COLUMNS
 
@@ -184,28 +184,8 @@ def _reordered(value):
     return value
 
 
-def _planned_jobs(result) -> dict[str, int]:
-    """Rule -> job count of a dry run's "Job stats" table."""
-    text = result.stdout + result.stderr
-    if "Nothing to be done" in text:
-        return {}
-    table = text[text.index("Job stats:") :].split("\n\n")[0]
-    rows = [line.split() for line in table.splitlines()[3:]]
-    return {row[0]: int(row[1]) for row in rows if len(row) == 2 and row[0] != "total"}
-
-
-def _dry_run_with(demo_run: Path, repo_root: Path, config: dict, name: str):
-    import yaml
-
-    path = demo_run / name
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    result = run_snakemake(demo_run, repo_root, "--dry-run", "--configfile", str(path))
-    assert result.returncode == 0, result.stderr[-3000:]
-    return _planned_jobs(result)
-
-
 def test_the_same_settings_in_another_key_order_rerun_nothing(demo_run, repo_root):
-    assert _dry_run_with(demo_run, repo_root, _reordered(CONFIG), "reordered.yaml") == {}
+    assert dry_run_with(demo_run, repo_root, _reordered(CONFIG), "reordered.yaml") == {}
 
 
 def test_a_key_another_family_reads_reruns_nothing(demo_run, repo_root):
@@ -213,7 +193,7 @@ def test_a_key_another_family_reads_reruns_nothing(demo_run, repo_root):
     # MoFi's and the neural models' keys on a classical entry: the SVM's jobs do not read them.
     config["models"]["symbolic_lr_oracle"] |= {"augmentation": True, "tokenizer": "remi", "ablation": "x"}
     config["midibert"] = {"finetune": {"lr": 1.0e-3}}  # MoFi-only section
-    planned = _dry_run_with(demo_run, repo_root, config, "other_family.yaml")
+    planned = dry_run_with(demo_run, repo_root, config, "other_family.yaml")
     # MLflow logs the resolved config with every run, so its one gathering job logs them anew.
     assert set(planned) <= {"mlflow_log", "all"}
 
@@ -221,7 +201,7 @@ def test_a_key_another_family_reads_reruns_nothing(demo_run, repo_root):
 def test_an_added_model_runs_only_its_jobs_the_tables_and_mlflow(demo_run, repo_root):
     config = copy.deepcopy(CONFIG)
     config["models"]["symbolic_svm"] = {"estimator": "svm", "features": "symbolic", "source": "basic_pitch"}
-    planned = _dry_run_with(demo_run, repo_root, config, "added_model.yaml")
+    planned = dry_run_with(demo_run, repo_root, config, "added_model.yaml")
     seeds = len(CONFIG["seeds"])
     tables = {"results_table": 1, "amt_vs_emotion": 1}  # the results table; accuracy against AMT quality
     assert planned == {"train": seeds, "evaluate": seeds, **tables, "mlflow_log": 1, "all": 1}
