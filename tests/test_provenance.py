@@ -7,7 +7,8 @@ from merflow.provenance import code_version, file_sha256, module_closure
 
 def test_closure_follows_merflow_imports_only():
     closure = module_closure(["merflow.ledger"])
-    assert closure == ["merflow", "merflow.errors", "merflow.io", "merflow.ledger"]
+    # the package itself (its __init__ configures numba's cache) and what the module imports
+    assert closure == ["merflow", "merflow.errors", "merflow.io", "merflow.ledger", "merflow.numba_cache"]
 
 
 def test_code_version_depends_on_imported_modules():

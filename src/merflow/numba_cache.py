@@ -18,7 +18,7 @@ What merflow does
   (multiprocessing) gets its own folder too. No folder is ever written by two processes.
 - **A published snapshot, read-only.** So that processes do not pay numba's compile time
   (about 20 s on 2 cores) each, one warm-up process compiles the functions merflow calls
-  (:func:`warm_up`: the audio features, the beat tracker, basic-pitch) into its own private
+  (:mod:`merflow.numba_warmup`: the audio features, the beat tracker, basic-pitch) into its own private
   folder, lists every file with its SHA-256 in ``merflow-manifest.json``, and publishes it by
   renaming it, whole, to ``<root>/<key>`` (an atomic rename; if another process published
   first, its snapshot is kept). Every process then copies the snapshot into its private
@@ -58,6 +58,9 @@ log = logging.getLogger(__name__)
 
 #: Environment variable naming the root folder of published snapshots.
 ROOT_ENV = "MERFLOW_NUMBA_CACHE"
+#: The module run (``python -m``) in the warm-up process. It is not imported here, so that
+#: ``merflow`` (which imports this module) does not depend on the audio code it exercises.
+WARM_UP_MODULE = "merflow.numba_warmup"
 #: Set (to anything) in the warm-up process itself, so that it does not start another one.
 WARM_UP_ENV = "MERFLOW_NUMBA_WARM_UP"
 #: Set in a process whose private folder is ``NUMBA_CACHE_DIR``: the owner's pid.
@@ -70,7 +73,7 @@ PRIVATE_PREFIX = "merflow-numba-"
 PACKAGES = ("numba", "librosa", "resampy", "basic-pitch")
 #: numba cache files, as numba names them (index, data).
 CACHE_SUFFIXES = (".nbi", ".nbc")
-#: Bump when :func:`warm_up` covers other functions: older snapshots are then not used.
+#: Bump when :mod:`merflow.numba_warmup` covers other functions: older snapshots are then not used.
 WARM_UP_VERSION = 1
 
 _private_dir: Path | None = None
@@ -208,41 +211,15 @@ def remove_legacy_cache(files: list[Path]) -> None:
         )
 
 
-def warm_up() -> None:
-    """Compile the numba functions merflow's own code calls, on a few seconds of noise.
-
-    Covers :func:`merflow.features.audio.frame_features` (STFT, mel, MFCC, chroma with its
-    tuning estimate, centroid, RMS), :func:`merflow.beat_grid.estimate_beats` (onset envelope,
-    beat tracker) and basic-pitch's note decoding. A function outside these still works: a
-    process compiles it into its private folder.
-    """
-    import numpy as np
-
-    from merflow.beat_grid import estimate_beats
-    from merflow.features.audio import AudioFeatureConfig, frame_features
-    from merflow.midi import Notes
-
-    noise = np.random.default_rng(0).standard_normal(22050 * 3).astype(np.float32)
-    frame_features(noise, AudioFeatureConfig())
-    onsets = np.arange(16) * 0.5
-    estimate_beats(Notes.from_arrays(onsets, onsets + 0.4, np.full(16, 60), np.full(16, 80)))
-    if importlib.util.find_spec("basic_pitch") is not None:
-        from merflow.transcription.basic_pitch import BasicPitchTranscriber, model_output
-
-        transcriber = BasicPitchTranscriber()
-        with contextlib.suppress(Exception):  # noise may give no notes; the decoder has compiled
-            transcriber.notes_from_output(model_output(noise), Path("noise"), "noise")
-
-
 def _warm_up_and_publish(root: Path, snapshot: Path) -> None:
-    """Run :func:`warm_up` in a child process (its private folder), then publish that folder."""
+    """Run :mod:`merflow.numba_warmup` in a child process (its private folder), then publish that."""
     private = Path(tempfile.mkdtemp(prefix=f"{PRIVATE_PREFIX}warm-up-{os.getpid()}-"))
     try:
         env = {**os.environ, WARM_UP_ENV: "1", "NUMBA_CACHE_DIR": str(private), OWNER_ENV: "warm-up"}
         started = time.perf_counter()
         log.info("compiling librosa's and basic-pitch's numba functions once (about 20 s on 2 cores)")
         subprocess.run(
-            [sys.executable, "-c", "import merflow.numba_cache as c; c.warm_up()"],
+            [sys.executable, "-m", WARM_UP_MODULE],
             env=env,
             check=True,
             stdout=subprocess.DEVNULL,
