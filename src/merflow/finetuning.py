@@ -85,7 +85,12 @@ class ChunkSet:
 
     def n_notes(self) -> np.ndarray:
         """Real (non-padding) notes of each chunk, int64 ``(n_chunks,)``."""
-        return (self.tokens[..., 0] != PAD_WORD[0]).sum(axis=1)
+        return real_notes(self.tokens)
+
+
+def real_notes(tokens: np.ndarray) -> np.ndarray:
+    """Real (non-padding) notes of each chunk of ``tokens`` ``(n_chunks, max_len, 4)`` -> ``(n_chunks,)``."""
+    return (tokens[..., 0] != PAD_WORD[0]).sum(axis=1)
 
 
 def trimmed(tokens: np.ndarray) -> np.ndarray:
@@ -96,8 +101,7 @@ def trimmed(tokens: np.ndarray) -> np.ndarray:
     Chunks of EMOPIA's official training split hold 228 notes at the median, so a batch padded
     to 512 is about half padding.
     """
-    real = tokens[..., 0] != PAD_WORD[0]
-    return tokens[:, : max(1, int(real.sum(axis=1).max()))]
+    return tokens[:, : max(1, int(real_notes(tokens).max()))]
 
 
 def build_chunks(

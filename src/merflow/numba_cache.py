@@ -211,7 +211,7 @@ def remove_legacy_cache(files: list[Path]) -> None:
         )
 
 
-def _warm_up_and_publish(root: Path, snapshot: Path) -> None:
+def _warm_up_and_publish(snapshot: Path) -> None:
     """Run :mod:`merflow.numba_warmup` in a child process (its private folder), then publish that."""
     private = Path(tempfile.mkdtemp(prefix=f"{PRIVATE_PREFIX}warm-up-{os.getpid()}-"))
     try:
@@ -250,7 +250,7 @@ def ensure_snapshot(root: Path | None = None) -> Path | None:
 
         with FileLock(root / f".{snapshot.name}.lock"):
             if not (snapshot.is_dir() and snapshot_problem(snapshot) is None):
-                _warm_up_and_publish(root, snapshot)
+                _warm_up_and_publish(snapshot)
     except (OSError, subprocess.CalledProcessError) as error:
         detail = getattr(error, "stderr", b"") or b""
         log.warning(

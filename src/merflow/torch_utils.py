@@ -161,10 +161,6 @@ class Resume:
             self.scheduler.load_state_dict(checkpoint["scheduler"])
         return checkpoint["loop"]
 
-    def remove(self) -> None:
-        """Delete the checkpoint (the run's outputs are written)."""
-        self.path.unlink(missing_ok=True)
-
 
 def train_with_early_stopping(
     model: torch.nn.Module,
