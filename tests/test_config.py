@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 
@@ -13,7 +15,7 @@ def test_defaults_fill_every_section():
     assert config["models"]["audio_lr"]["source"] == "audio"
 
 
-@pytest.mark.parametrize("name", ["config.yaml", "demo.yaml"])
+@pytest.mark.parametrize("name", sorted(p.name for p in (Path(__file__).parents[1] / "config").glob("*.yaml")))
 def test_shipped_configs_validate(repo_root, name):
     config = load_config(repo_root / "config" / name)
     assert config["seeds"]
@@ -52,3 +54,19 @@ def test_invalid_values_are_rejected_with_the_key():
 def test_config_hash_ignores_key_order():
     assert config_hash({"a": 1, "b": 2}) == config_hash({"b": 2, "a": 1})
     assert config_hash({"a": 1}) != config_hash({"a": 2})
+
+
+def test_faithful_cpu_deviates_from_faithful_only_by_epoch_caps(repo_root):
+    """config/faithful_cpu.yaml: each of its models is faithful.yaml's entry with a smaller
+    ``epochs`` (and ``patience`` no larger), the neural settings are the same."""
+    faithful = load_config(repo_root / "config" / "faithful.yaml")
+    cpu = load_config(repo_root / "config" / "faithful_cpu.yaml")
+    assert cpu["neural"] == faithful["neural"]
+    assert cpu["emopia"] == faithful["emopia"]
+    for name, entry in cpu["models"].items():
+        published = faithful["models"][name]
+        capped, full = dict(entry["training"]), dict(published["training"])
+        assert capped.pop("epochs") <= full.pop("epochs"), name
+        assert capped.pop("patience") <= full.pop("patience"), name
+        assert capped == full, name
+        assert {**entry, "training": None} == {**published, "training": None}, name

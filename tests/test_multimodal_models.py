@@ -373,6 +373,31 @@ def test_lstm_attn_penalty_weight_switches_the_penalty():
     assert torch.allclose(weighted.loss(weighted(**lstm_inputs()), LABELS), expected)
 
 
+def test_lstm_attn_reading_padding_is_emopia_cls_form_plain_lstm_and_unmasked_attention():
+    """``reads_padding``: padding is token ``vocab_size``, the BiLSTM runs over the whole padded
+    batch (nn.LSTM, no packing) and the attention covers every position, as EMOPIA_cls's SAN."""
+    torch.manual_seed(0)
+    model = LSTMAttn(LSTMAttnConfig.preset("cpu", reads_padding=True)).eval()
+    assert model.encoder.embedding.num_embeddings == VOCAB_SIZE + 1
+    tokens, mask = token_batch(VOCAB_SIZE)
+    with torch.no_grad():
+        out = model(tokens, mask)
+        padded = tokens.masked_fill(~mask, VOCAB_SIZE)
+        states, _ = model.encoder.rnn(model.encoder.embedding(padded))
+        scores = model.attention.ws2(torch.tanh(model.attention.ws1(states))).transpose(1, 2)
+        attention = scores.softmax(dim=-1)
+        logits = model.classifier((attention @ states).flatten(1))
+    assert torch.allclose(out.attention, attention, atol=1e-6)
+    assert torch.allclose(out.logits, logits, atol=1e-5)
+    assert (out.attention[~mask[:, None, :].expand_as(out.attention)] > 0).all()  # padding attended
+    masked = LSTMAttn(LSTMAttnConfig.preset("cpu")).eval()
+    with torch.no_grad():
+        assert (masked(tokens, mask).attention[:, :, mask.shape[1] - 1][~mask[:, -1]] == 0).all()
+        shorter = model(tokens[1:, : mask[1:].sum(1).max()], mask[1:, : mask[1:].sum(1).max()])
+    # a clip's prediction depends on the longest clip of its batch when padding is read
+    assert not torch.allclose(shorter.logits, out.logits[1:], atol=1e-4)
+
+
 def test_chunking_and_chunk_averaging_known_answers():
     clip = np.arange(20, dtype=np.float32).reshape(2, 10)
     chunks = split_into_chunks(clip, 4)

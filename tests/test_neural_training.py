@@ -16,6 +16,7 @@ from merflow.neural_training import (
     MissingFeatureError,
     NeuralSettings,
     _batch,
+    batching_lengths,
     build_clip_set,
     build_model,
     crop_frames,
@@ -269,6 +270,17 @@ def test_lstm_attn_trains_on_plain_cross_entropy_unless_its_entry_sets_the_penal
     assert plain.penalty_weight == 0.0  # EMOPIA's midi_cls: no attention penalty
     entry = {"estimator": "lstm_attn", "features": "neural", "penalty_weight": 1.0}
     assert neural_model_config(SETTINGS, entry, ROWS).penalty_weight == 1.0
+
+
+def test_lstm_attn_padding_entry_selects_emopia_cls_form_and_its_shuffled_batches():
+    entry = {"estimator": "lstm_attn", "features": "neural"}
+    assert not neural_model_config(SETTINGS, entry, ROWS).reads_padding  # masked by default
+    config = neural_model_config(SETTINGS, {**entry, "padding": "read"}, ROWS)
+    assert config.reads_padding
+    lengths = np.array([900, 12, 3000, 40])
+    assert batching_lengths(build_model(config), lengths).tolist() == [1, 1, 1, 1]  # length-blind
+    masked = build_model(neural_model_config(SETTINGS, entry, ROWS))
+    assert batching_lengths(masked, lengths).tolist() == lengths.tolist()
 
 
 @pytest.mark.parametrize("name", ["short_chunk_resnet", "zhu"])  # random chunks; dropout

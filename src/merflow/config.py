@@ -113,7 +113,7 @@ MODEL_KEYS: dict[str, tuple[str, ...]] = {
     "logistic_regression": ("estimator", "features", "source", "C_grid"),
     "svm": ("estimator", "features", "source", "C_grid"),
     "mofi": ("estimator", "features", "source", "injection", "augmentation"),
-    "lstm_attn": ("estimator", "features", "source", "tokenizer", "training", "penalty_weight"),
+    "lstm_attn": ("estimator", "features", "source", "tokenizer", "training", "penalty_weight", "padding"),
     "short_chunk_resnet": ("estimator", "features", "source", "training"),
     "zhao_yoshii": ("estimator", "features", "source", "tokenizer", "ablation", "training"),
     "zhu": ("estimator", "features", "source", "tokenizer", "ablation", "training"),

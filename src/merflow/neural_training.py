@@ -203,7 +203,10 @@ def neural_model_config(
         penalty = (
             {"penalty_weight": model_settings["penalty_weight"]} if "penalty_weight" in model_settings else {}
         )
-        return LSTMAttnConfig.preset(settings.preset, vocab_size=vocab_size, **penalty)
+        reads_padding = model_settings.get("padding", "masked") == "read"
+        return LSTMAttnConfig.preset(
+            settings.preset, vocab_size=vocab_size, reads_padding=reads_padding, **penalty
+        )
     if estimator == "short_chunk_resnet":
         return ShortChunkResNetConfig.preset(settings.preset, n_mels=rows.get("log_mel", 128))
     if estimator == "zhao_yoshii":
@@ -455,6 +458,15 @@ def evaluation_items(clips: ClipSet, chunk_frames: int | None) -> tuple[ChunkSet
     return index, chunks
 
 
+def batching_lengths(model: nn.Module, lengths: np.ndarray) -> np.ndarray:
+    """The lengths that batches group ``lengths`` ``(n_items,)`` by: all equal for a model that
+    reads its padding (EMOPIA_cls's LSTM-Attn), whose batches are then shuffled in training and
+    kept in clip order in evaluation, as that code's data loaders make them."""
+    if getattr(getattr(model, "config", None), "reads_padding", False):
+        return np.ones_like(lengths)
+    return lengths
+
+
 def predict_scores(
     model: nn.Module,
     clips: ClipSet,
@@ -465,6 +477,7 @@ def predict_scores(
     """Item index and 4Q logits ``(n_items, 4)`` of every clip (centred crops; all chunks of chunk models)."""
     index, chunks = evaluation_items(clips, chunk_frames)
     lengths = clips.lengths(settings.max_frames) if chunks is None else np.ones(len(index), dtype=np.int64)
+    lengths = batching_lengths(model, lengths)
     model.eval()
     scores = np.zeros((len(index), N_QUADRANTS), dtype=np.float32)
     with torch.no_grad():
@@ -535,7 +548,7 @@ def fit(
         scheduler = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(
             optimizer, T_0=settings.restart_epochs
         )
-    train_lengths = train.lengths(settings.max_frames)
+    train_lengths = batching_lengths(model, train.lengths(settings.max_frames))
 
     def train_epoch() -> float:
         losses = [

@@ -19,7 +19,11 @@ Design:
   BiLSTM (128 per direction) -> structured self-attention (d_a = 128, r = 16 hops; the pooling
   and penalty of :mod:`merflow.models.heads`) -> flatten
   (2 x 128 x 16 = 4096) -> Linear 256 -> ReLU -> Linear 4, sizes from EMOPIA's released
-  hyper-parameters. Unlike that code, padding is masked (packed LSTM, no attention on padding).
+  hyper-parameters. Unlike that code, padding is masked by default (the BiLSTM's backward
+  direction starts at each clip's last real token, the attention gives padding weight 0);
+  ``reads_padding`` gives that code's form: padding is a token of its own (id ``vocab_size``)
+  that the BiLSTM reads in both directions and the attention covers, so a clip's prediction
+  depends on the longest clip of its batch.
   The loss is plain cross-entropy, as EMOPIA's ``midi_cls`` trains; ``penalty_weight`` > 0 adds
   Lin et al.'s penalty ``||A A^T - I||_F^2`` times that weight (Lin et al. use 1.0 on two of
   their three tasks; a model's config entry sets it with ``penalty_weight``).
@@ -76,6 +80,8 @@ class LSTMAttnConfig:
     n_hops: int = 16
     fc_hidden: int = 256
     penalty_weight: float = 0.0
+    #: EMOPIA_cls's form: padding is an input token (id ``vocab_size``), read and attended.
+    reads_padding: bool = False
 
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> LSTMAttnConfig:
@@ -107,12 +113,16 @@ class LSTMAttn(nn.Module):
     def __init__(self, config: LSTMAttnConfig) -> None:
         super().__init__()
         self.config = c = config
-        self.encoder = BiRecurrentEncoder(c.vocab_size, c.embedding_dim, c.lstm_hidden, c.lstm_layers, "lstm")
+        vocab = c.vocab_size + 1 if c.reads_padding else c.vocab_size  # + the padding token
+        self.encoder = BiRecurrentEncoder(vocab, c.embedding_dim, c.lstm_hidden, c.lstm_layers, "lstm")
         self.attention = SelfAttentivePooling(self.encoder.out_dim, c.attention_dim, c.n_hops)
         self.classifier = MLPHead(c.n_hops * self.encoder.out_dim, c.fc_hidden, N_QUADRANTS)
 
     def forward(self, tokens: Tensor, token_mask: Tensor) -> LSTMAttnOutput:
         """Logits and attention for ``tokens`` / ``token_mask`` ``(batch, seq_len)``."""
+        if self.config.reads_padding:  # every position is input: padding becomes its own token
+            tokens = tokens.masked_fill(~token_mask, self.config.vocab_size)
+            token_mask = torch.ones_like(token_mask)
         states, _ = self.encoder(tokens, token_mask)
         attention = self.attention(states, token_mask)  # (batch, n_hops, seq_len)
         pooled = (attention @ states).flatten(1)  # M = A H, (batch, n_hops * encoder.out_dim)
