@@ -15,7 +15,10 @@ def test_defaults_fill_every_section():
     assert config["models"]["audio_lr"]["source"] == "audio"
 
 
-@pytest.mark.parametrize("name", sorted(p.name for p in (Path(__file__).parents[1] / "config").glob("*.yaml")))
+SHIPPED_CONFIGS = sorted(path.name for path in (Path(__file__).parents[1] / "config").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("name", SHIPPED_CONFIGS)
 def test_shipped_configs_validate(repo_root, name):
     config = load_config(repo_root / "config" / name)
     assert config["seeds"]
@@ -70,3 +73,29 @@ def test_faithful_cpu_deviates_from_faithful_only_by_epoch_caps(repo_root):
         assert capped.pop("patience") <= full.pop("patience"), name
         assert capped == full, name
         assert {**entry, "training": None} == {**published, "training": None}, name
+
+
+def test_validation_is_remembered_exactly_per_config_and_schema(tmp_path, monkeypatch, repo_root):
+    from merflow import config as config_module
+
+    raw = yaml.safe_load((repo_root / "config" / "symbolic.yaml").read_text())
+    fresh = config_module.validate_config(raw)
+    assert config_module.validate_config_cached(raw, tmp_path) == fresh
+    assert len(list(tmp_path.glob("*.json"))) == 1
+
+    def no_validation(config):
+        raise AssertionError("validated again")
+
+    monkeypatch.setattr(config_module, "validate_config", no_validation)
+    again = config_module.validate_config_cached(raw, tmp_path)
+    assert again == fresh and list(again) == list(fresh)  # same values, same key order
+    monkeypatch.undo()
+
+    schema = tmp_path / "schema.yaml"  # another schema: validated again, stored beside
+    schema.write_text(config_module.SCHEMA_PATH.read_text() + "\n# changed\n")
+    monkeypatch.setattr(config_module, "SCHEMA_PATH", schema)
+    assert config_module.validate_config_cached(raw, tmp_path) == fresh
+    assert len(list(tmp_path.glob("*.json"))) == 2
+    with pytest.raises(ValueError, match="invalid merflow config"):
+        config_module.validate_config_cached({**raw, "seeds": "zero"}, tmp_path)
+    assert len(list(tmp_path.glob("*.json"))) == 2  # an invalid config is never stored
