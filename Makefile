@@ -19,13 +19,22 @@ CORES ?= 2
 SYSTEM_PACKAGES := fluidsynth fluid-soundfont-gm
 SOUNDFONT := /usr/share/sounds/sf2/FluidR3_GM.sf2
 
-.PHONY: setup system transkun-env demo test lint report clean-results
+# Debian packages for the cluster test (tests/test_slurm_cluster.py): a one-node SLURM.
+SLURM_PACKAGES := slurm-wlm munge
+
+.PHONY: setup system slurm transkun-env demo test lint report clean-results
 
 system:
 	@if command -v fluidsynth >/dev/null && [ -f $(SOUNDFONT) ]; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES) >/dev/null; \
 	else echo "note: install $(SYSTEM_PACKAGES) for rendered audio; tests that need them will be skipped"; fi
+
+slurm:
+	@if command -v slurmctld >/dev/null && command -v munged >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(SLURM_PACKAGES) >/dev/null; \
+	else echo "note: install $(SLURM_PACKAGES) for the SLURM cluster test; it will be skipped"; fi
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -56,7 +65,7 @@ demo: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores $(CORES) --configfile config/demo.yaml
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --configfile config/demo.yaml --report report.html
 
-test: setup
+test: setup slurm
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest
 
 lint: setup

@@ -19,6 +19,18 @@ import yaml
 RUN_TIMEOUT_S = 900
 
 
+def small_demo_config(models: dict[str, Any], seeds: list[int], clip_s: float = 5.0) -> dict[str, Any]:
+    """A demo of 16 songs x 2 clips (known to train every model family), basic-pitch in 2 shards."""
+    return {
+        "datasets": ["demo"],
+        "seeds": seeds,
+        "demo": {"n_songs": 16, "clips_per_song": 2, "clip_s": clip_s, "gap_s": 1.0, "seed": 3},
+        "download": {"shards": 2, "retries": 1, "backoff_s": 0.1},
+        "transcription": {"backends": ["basic_pitch"], "shards": 2},
+        "models": models,
+    }
+
+
 def prepare_workdir(workdir: Path, repo_root: Path, config: dict[str, Any]) -> None:
     """Write ``config`` to ``workdir/config.yaml`` and copy the repository's profiles beside it."""
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))

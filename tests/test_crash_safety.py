@@ -23,7 +23,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 from hostile import temporaries
-from pipeline_runner import prepare_workdir, run_snakemake, snakemake_command
+from pipeline_runner import prepare_workdir, run_snakemake, small_demo_config, snakemake_command
 
 from merflow.io import FILE_MODE, stale_temporaries, write_text
 from merflow.ledger import LEDGER_COLUMNS
@@ -33,14 +33,9 @@ from merflow.ledger import LEDGER_COLUMNS
 # ---------------------------------------------------------------------------------------------
 
 MODELS = ["audio_lr"]
-CONFIG = {
-    "datasets": ["demo"],
-    "seeds": [0],
-    "demo": {"n_songs": 16, "clips_per_song": 2, "clip_s": 3.0, "gap_s": 1.0, "seed": 3},
-    "download": {"shards": 2, "retries": 1, "backoff_s": 0.1},
-    "transcription": {"backends": ["basic_pitch"], "shards": 2},
-    "models": {"audio_lr": {"estimator": "logistic_regression", "features": "audio"}},
-}
+CONFIG = small_demo_config(
+    {"audio_lr": {"estimator": "logistic_regression", "features": "audio"}}, seeds=[0], clip_s=3.0
+)
 #: The step to kill: its log appears when it starts; its temporary parquet while it writes.
 KILL_LOG = "logs/demo/audio_features.log"
 KILL_DIR = "results/demo/features/audio"

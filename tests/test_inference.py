@@ -23,6 +23,7 @@ import pytest
 import soundfile as sf
 
 from merflow import inference
+from merflow.annotation import ANNOTATION_COLUMNS, ledger_path_for
 from merflow.cli import main
 from merflow.clips import CLIP_SUBTYPE
 from merflow.datasets.demo import generate_demo
@@ -31,7 +32,6 @@ from merflow.features.audio import AudioFeatureConfig, audio_statistics, frame_f
 from merflow.features.caches import audio_cache_metadata
 from merflow.features.symbolic import symbolic_statistics_table
 from merflow.inference import (
-    ANNOTATION_COLUMNS,
     FROM_CACHE,
     FROM_DEFAULTS,
     FROM_TRAINING,
@@ -40,7 +40,6 @@ from merflow.inference import (
     RunError,
     _renderer,
     find_run,
-    ledger_path_for,
     load_predictor,
 )
 from merflow.io import read_json, read_parquet_metadata, write_json, write_parquet
@@ -296,6 +295,42 @@ def test_annotate_writes_rows_and_ledger_then_resumes(trained, tmp_path, monkeyp
     again = pd.read_parquet(out)
     assert len(again) == 3
     assert again.set_index("path").loc[str(changed.resolve()), "mtime_ns"] == changed.stat().st_mtime_ns
+
+
+def test_annotate_with_workers_and_shards_gives_the_single_process_table(trained, tmp_path):
+    """Two worker processes, or three shards gathered, annotate each file once, as one process does."""
+    from merflow.annotation import annotate, gather, shard_of
+
+    folder = tmp_path / "music"
+    folder.mkdir()
+    for row in trained.manifest.iloc[:9].itertuples():
+        shutil.copy(row.midi_path, folder / f"{row.clip_id}.mid")
+    (folder / "broken.mid").write_text("not a MIDI file")
+    predictor = load_predictor(trained.runs[SYMBOLIC_MODEL])
+    single = annotate(folder, tmp_path / "one.parquet", predictor, batch_size=2)
+    assert (single.n_annotated, single.n_failed) == (9, 1)
+    reference = pd.read_parquet(tmp_path / "one.parquet")
+
+    parallel = annotate(folder, tmp_path / "two.parquet", predictor, batch_size=2, workers=2)
+    assert (parallel.n_annotated, parallel.n_failed) == (9, 1)
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "two.parquet"), reference)
+
+    shards = [tmp_path / f"shard_{k}.parquet" for k in range(3)]
+    counts = [annotate(folder, out, predictor, shard=(k, 3)).n_files for k, out in enumerate(shards)]
+    assert sum(counts) == 10 and max(counts) < 10  # every file in exactly one shard
+    assert all(shard_of(f"{name}.mid", 3) in range(3) for name in trained.manifest.clip_id)
+    gathered = gather(shards, tmp_path / "gathered.parquet")
+    pd.testing.assert_frame_equal(gathered, reference.sort_values("path").reset_index(drop=True))
+    ledger = pd.read_csv(ledger_path_for(tmp_path / "gathered.parquet"))
+    assert ledger["item"].tolist() == ["broken.mid"]
+
+
+def test_annotate_rejects_a_shard_that_does_not_exist(trained, tmp_path, capsys):
+    folder = tmp_path / "music"
+    folder.mkdir()
+    with pytest.raises(SystemExit):
+        main(["annotate", str(folder), "--out", str(tmp_path / "x.parquet"), "--shard", "3/3"])
+    assert "shard 3 of 3 does not exist" in capsys.readouterr().err
 
 
 def test_annotate_refuses_output_of_another_run(trained, tmp_path, capsys):

@@ -126,8 +126,9 @@ def test_every_configured_emopia_split_gets_its_runs_and_table(tmp_path, repo_ro
         assert (predictions["split"] == "test").sum() == n_test
 
 
-def test_editing_a_mirrored_dataset_file_reruns_its_manifest(tmp_path, repo_root, shared_data):
-    """Mirrored files are inputs of the manifest rule: touching one reruns it, nothing else does."""
+def test_a_mirrored_dataset_reruns_its_manifest_when_its_content_changes(tmp_path, repo_root, shared_data):
+    """The manifest rule carries the folder's content digest: new modification times with the
+    same content (a mirror copied again) rerun nothing; an edited or added file reruns it."""
     mirror = tmp_path / "mirror"
     shutil.copytree(shared_data / "vgmidi", mirror / "vgmidi")
     workdir = tmp_path / "run"
@@ -141,18 +142,27 @@ def test_editing_a_mirrored_dataset_file_reruns_its_manifest(tmp_path, repo_root
     prepare_workdir(workdir, repo_root, config)
     target = "resources/vgmidi/manifest.parquet"
     assert run_snakemake(workdir, repo_root, target).returncode == 0
-    unchanged = run_snakemake(workdir, repo_root, target, "--dry-run")
-    assert "Nothing to be done" in unchanged.stdout + unchanged.stderr
+
+    def planned() -> str:
+        result = run_snakemake(workdir, repo_root, target, "--dry-run")
+        assert result.returncode == 0, result.stderr[-3000:]
+        return result.stdout + result.stderr
+
+    later = time.time() + 60  # every file newer than the manifest, none changed
+    for path in (mirror / "vgmidi").rglob("*"):
+        os.utime(path, (later, later))
+    assert "Nothing to be done" in planned()
 
     edited = sorted((mirror / "vgmidi").rglob("*.mid"))[0]
     edited.chmod(0o644)
-    with edited.open("ab") as midi:  # new content (Snakemake skips a newer file of equal checksum)
+    with edited.open("ab") as midi:
         midi.write(b"\0")
-    later = time.time() + 60  # and newer than the manifest
-    os.utime(edited, (later, later))
-    rerun = run_snakemake(workdir, repo_root, target, "--dry-run")
-    output = rerun.stdout + rerun.stderr
-    assert "rule vgmidi_manifest" in output and edited.name in output
+    assert "rule vgmidi_manifest" in planned()
+    with edited.open("r+b") as midi:  # the content back as it was: nothing to do again
+        midi.truncate(edited.stat().st_size - 1)
+    assert "Nothing to be done" in planned()
+    (mirror / "vgmidi" / "added.mid").write_bytes(edited.read_bytes())
+    assert "rule vgmidi_manifest" in planned()
 
 
 def test_slurm_profile_sends_gpu_rules_to_the_gpu_partition(tmp_path, repo_root):
@@ -172,7 +182,7 @@ def test_slurm_profile_sends_gpu_rules_to_the_gpu_partition(tmp_path, repo_root)
         resources = re.search(r"resources: (.*)", block)
         jobs.setdefault(block.split(":", 1)[0], resources.group(1) if resources else "")
     assert "slurm_partition=gpu" in jobs["train_neural"] and "gpu=1" in jobs["train_neural"]
-    assert "mem_mb=16000" in jobs["train_neural"]
+    assert "mem_mb=8000" in jobs["train_neural"] and "cpus_per_task" not in jobs["train_neural"]
     assert "mem_mb=12000" in jobs["audio_features"]
     assert "slurm_partition=cpu" in jobs["train"] and "gpu" not in jobs["train"].replace("slurm", "")
 

@@ -13,10 +13,11 @@ The pipeline itself runs through Snakemake (see the README). On top of its train
     list (one object per classified file). Each unreadable or unsupported file gets a line
     ``merflow predict: FILE: reason: message`` on stderr; the other files are still
     processed and the exit status is then 1.
-``merflow annotate DIR --out FILE.parquet [--run ... ] [--batch-size N]``
+``merflow annotate DIR --out FILE.parquet [--run ... ] [--batch-size N] [--workers W] [--shard K/N]``
     annotates every MIDI/audio file under DIR (recursively) into FILE.parquet, resumably,
-    with unreadable files in FILE.ledger.csv; progress (count, rate, ETA) on stderr. Exit
-    status 0 when the run completes, unreadable files included (they are in the ledger).
+    with unreadable files in FILE.ledger.csv; progress (count, rate, ETA) on stderr; W
+    processes; only shard K of N (:mod:`merflow.annotation`). Exit status 0 when the run
+    completes, unreadable files included (they are in the ledger).
 
 Without ``--run``, the run is :func:`merflow.inference.find_run` of ``--results`` (default
 ``results``): the best test accuracy, optionally among one dataset's or model's runs, runs of
@@ -39,15 +40,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from merflow import __version__
+from merflow.annotation import DEFAULT_BATCH_SIZE, annotate
 from merflow.config import SCHEMA_PATH
 from merflow.errors import InputError
 from merflow.inference import (
-    DEFAULT_BATCH_SIZE,
     ModelInfo,
     Prediction,
     Predictor,
     RunError,
-    annotate,
     find_run,
     load_predictor,
     synthetic_run_warning,
@@ -205,14 +205,16 @@ def cmd_predict(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
 
 def cmd_annotate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """``merflow annotate``: resumable annotation of a folder into parquet plus a ledger."""
-    if args.batch_size < 1:
-        parser.error(f"--batch-size must be >= 1, got {args.batch_size}")
+    if args.batch_size < 1 or args.workers < 1:
+        parser.error(f"--batch-size and --workers must be >= 1, got {args.batch_size} and {args.workers}")
     if not args.dir.is_dir():
         parser.error(f"{args.dir} is not a folder")
     try:
         predictor = _predictor(args, parser)
         print(format_model(predictor.info), file=sys.stderr)
-        summary = annotate(args.dir, args.out, predictor, batch_size=args.batch_size)
+        summary = annotate(
+            args.dir, args.out, predictor, batch_size=args.batch_size, workers=args.workers, shard=args.shard
+        )
     except RunError as error:
         print(f"merflow annotate: {error}", file=sys.stderr)
         return EXIT_RUN_ERROR
@@ -223,6 +225,17 @@ def cmd_annotate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
         file=sys.stderr,
     )
     return EXIT_OK
+
+
+def _shard(text: str) -> tuple[int, int]:
+    """``K/N`` -> (K, N) with 0 <= K < N."""
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected K/N (e.g. 0/4), got {text!r}") from None
+    if not 0 <= index < count:
+        raise argparse.ArgumentTypeError(f"shard {index} of {count} does not exist (0 <= K < N)")
+    return index, count
 
 
 def _add_run_options(command: argparse.ArgumentParser) -> None:
@@ -281,7 +294,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--batch-size",
         type=int,
         default=DEFAULT_BATCH_SIZE,
-        help=f"files per batch, the parquet is rewritten after each (default: {DEFAULT_BATCH_SIZE})",
+        help=f"files per model call (default: {DEFAULT_BATCH_SIZE})",
+    )
+    annotate_parser.add_argument(
+        "--workers", type=int, default=1, help="processes classifying files (default: 1)"
+    )
+    annotate_parser.add_argument(
+        "--shard",
+        type=_shard,
+        default=(0, 1),
+        metavar="K/N",
+        help="annotate only shard K of N (0-based; a file's shard is a hash of its path in DIR)",
     )
     _add_run_options(annotate_parser)
     annotate_parser.set_defaults(func=cmd_annotate, log_level=logging.INFO)

@@ -1,4 +1,4 @@
-"""Emotion of one's own piano music with a trained run: predict files, annotate folders.
+"""Emotion of one's own piano music with a trained run: load it, predict files.
 
 Conventions
 -----------
@@ -60,12 +60,7 @@ p1 + p2, and the 0/1 decisions are 1 (high) when that probability is >= 0.5; the
 disagree with the quadrant when its probability is split. ``key``/``mode`` are the
 Krumhansl-Kessler key (:mod:`merflow.tonality`) of the MIDI or the transcription.
 
-**Annotation.** :func:`annotate` writes one row per readable file under a folder
-(:data:`ANNOTATION_COLUMNS`; ``path`` is the absolute path, ``size`` bytes, ``mtime_ns`` the
-modification time) to a parquet file, rewritten atomically after every batch, with the run
-in its metadata. A rerun skips files whose (path, size, mtime_ns) is already there,
-re-annotates changed files and keeps rows of files that have gone. Unreadable files are
-rows of a ledger CSV beside the output (``<out stem>.ledger.csv``), retried on every rerun.
+**Annotation** of whole folders (resumable, parallel, sharded) is :mod:`merflow.annotation`.
 """
 
 from __future__ import annotations
@@ -93,16 +88,14 @@ from merflow.features.audio import (
 )
 from merflow.features.caches import audio_feature_settings, clip_tokens
 from merflow.features.symbolic import SYMBOLIC_FEATURE_NAMES, symbolic_statistics
-from merflow.io import read_json, read_parquet_metadata, write_parquet
+from merflow.io import read_json, read_parquet_metadata
 from merflow.labels import QUADRANT_NAMES, QUADRANTS, arousal_of, valence_of
-from merflow.ledger import Ledger
-from merflow.logs import Progress
 from merflow.midi import Notes, checked_notes, read_score
 from merflow.provenance import file_sha256
 from merflow.rendering import BACKENDS as RENDER_BACKENDS
 from merflow.rendering import BUILTIN, backend_problem, render_as_clip
 from merflow.tonality import Key, estimate_key
-from merflow.training import PROB_COLUMNS, probabilities_per_quadrant
+from merflow.training import probabilities_per_quadrant
 from merflow.transcription import TRANSCRIBERS, Transcriber, get_transcriber
 
 if TYPE_CHECKING:  # torch is imported only when a neural run is loaded
@@ -130,25 +123,6 @@ DEFAULT_AMT_BACKEND = "basic_pitch"
 #: A valence/arousal probability at or above this is "high" (1).
 DECISION_THRESHOLD = 0.5
 QUADRANT_KEYS = tuple(f"Q{q}" for q in QUADRANTS)
-DEFAULT_BATCH_SIZE = 32
-LEDGER_STAGE = "annotate"
-LEDGER_SUFFIX = ".ledger.csv"
-FILE_ID_COLUMNS = ["path", "size", "mtime_ns"]
-ANNOTATION_COLUMNS = [
-    *FILE_ID_COLUMNS,
-    "input",
-    "quadrant",
-    *PROB_COLUMNS,
-    "valence",
-    "valence_probability",
-    "arousal",
-    "arousal_probability",
-    "key",
-    "mode",
-    "key_correlation",
-    "n_notes",
-    "transcriber",
-]
 #: Origins of the audio-feature / transcription settings (:attr:`Predictor.settings_origin`).
 FROM_TRAINING, FROM_CACHE, FROM_DEFAULTS = "training.json", "pipeline caches", "defaults"
 #: The clip table of rendered audio in ``<results>/<dataset>/audio/`` (metadata ``renderer``).
@@ -716,124 +690,3 @@ def find_run(results_dir: str | Path, dataset: str | None = None, model: str | N
         )
     best = chosen.sort_values(["test_accuracy", "name"], ascending=[False, True]).iloc[0]
     return Path(best["run_dir"])
-
-
-def ledger_path_for(out: str | Path) -> Path:
-    """The ledger beside an annotation file: ``x.parquet`` -> ``x.ledger.csv``."""
-    out = Path(out)
-    return out.with_name(out.stem + LEDGER_SUFFIX)
-
-
-def music_files(root: str | Path) -> list[Path]:
-    """Files under ``root`` (recursively) with a supported suffix, sorted by path."""
-    return sorted(p for p in Path(root).rglob("*") if p.suffix.lower() in SUPPORTED_SUFFIXES and p.is_file())
-
-
-def annotation_row(prediction: Prediction, path: Path) -> dict[str, Any]:
-    """One row of :data:`ANNOTATION_COLUMNS` for ``prediction`` of the file ``path``."""
-    stat = path.stat()
-    probabilities = dict(zip(PROB_COLUMNS, prediction.probabilities.values(), strict=True))
-    values = {**prediction.to_dict(), **probabilities}
-    return {
-        "path": str(path.resolve()),
-        "size": stat.st_size,
-        "mtime_ns": stat.st_mtime_ns,
-        **{c: values[c] for c in ANNOTATION_COLUMNS if c not in FILE_ID_COLUMNS},
-    }
-
-
-@dataclass(frozen=True)
-class AnnotationSummary:
-    """Outcome of :func:`annotate`: files found, already annotated, annotated now, failed."""
-
-    n_files: int
-    n_skipped: int
-    n_annotated: int
-    n_failed: int
-    out: Path
-    ledger: Path
-
-
-def _previous_annotations(out: Path, info: ModelInfo) -> pd.DataFrame:
-    """Rows of an earlier run of ``out`` (empty if none); it must come from the same run."""
-    if not out.is_file():
-        return pd.DataFrame(columns=ANNOTATION_COLUMNS)
-    previous_model = read_parquet_metadata(out).get("model", {})
-    if previous_model.get("run_dir") != info.run_dir:
-        raise RunError(
-            f"{out} holds annotations by the run {previous_model.get('run_dir')!r}, not {info.run_dir!r}: "
-            "use another output file or the same run"
-        )
-    return pd.read_parquet(out)
-
-
-def annotate(
-    root: str | Path,
-    out: str | Path,
-    predictor: Predictor,
-    batch_size: int = DEFAULT_BATCH_SIZE,
-    ledger_path: str | Path | None = None,
-) -> AnnotationSummary:
-    """Annotate every MIDI/audio file under ``root`` into the parquet ``out``, resumably.
-
-    Files are processed in batches of ``batch_size``; after each, ``out`` (previous rows
-    kept + new rows) and the ledger are rewritten atomically, so an interrupted run loses at
-    most one batch. Progress (count, rate, ETA) is logged at INFO after every batch.
-
-    Raises:
-        RunError: ``out`` was written with another run.
-        ValueError: ``batch_size`` < 1 or ``root`` is not a folder.
-    """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    root, out = Path(root), Path(out)
-    if not root.is_dir():
-        raise ValueError(f"{root} is not a folder")
-    ledger_path = ledger_path_for(out) if ledger_path is None else Path(ledger_path)
-    previous = _previous_annotations(out, predictor.info)
-    done_ids = set(previous[FILE_ID_COLUMNS].itertuples(index=False, name=None))
-    files = music_files(root)
-    todo = [p for p in files if _file_id(p) not in done_ids]
-    todo_paths = {str(p.resolve()) for p in todo}
-    kept = previous[~previous["path"].isin(todo_paths)]
-    log.info(
-        "%d music files under %s: %d already annotated, %d to do",
-        len(files),
-        root,
-        len(files) - len(todo),
-        len(todo),
-    )
-    ledger = Ledger(LEDGER_STAGE, root.name)
-    metadata = {"model": asdict(predictor.info), "settings_origin": predictor.settings_origin}
-    new_rows: list[dict[str, Any]] = []
-    progress = Progress(log, len(todo), "files", every=1)
-    for start in range(0, len(todo), batch_size):
-        batch = todo[start : start + batch_size]
-        for path, result in zip(batch, predictor.predict_files(batch), strict=True):
-            if isinstance(result, InputError):
-                ledger.record(result)
-            else:
-                new_rows.append(annotation_row(result, path))
-        new = pd.DataFrame(new_rows, columns=ANNOTATION_COLUMNS)
-        table = pd.concat([kept, new], ignore_index=True) if len(kept) else new
-        write_parquet(table, out, metadata)
-        ledger.write(ledger_path)
-        progress.step(len(batch))
-    if not todo:
-        ledger.write(ledger_path)
-        if not out.is_file():
-            write_parquet(previous, out, metadata)
-    return AnnotationSummary(
-        n_files=len(files),
-        n_skipped=len(files) - len(todo),
-        n_annotated=len(new_rows),
-        n_failed=len(ledger.rows),
-        out=out,
-        ledger=ledger_path,
-    )
-
-
-def _file_id(path: Path) -> tuple[str, int, int]:
-    """(absolute path, size in bytes, mtime in ns): what makes a file "already annotated"."""
-    stat = path.stat()
-    return str(path.resolve()), stat.st_size, stat.st_mtime_ns

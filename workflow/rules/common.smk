@@ -12,11 +12,12 @@ from merflow.config import (
     only,
     reads_symbolic,
     uses_audio,
-    validate_config,
+    validate_config_cached,
 )
+from merflow.datasets.mirror_digest import folder_digest
 from merflow.provenance import code_version
 
-config.update(validate_config(config))
+config.update(validate_config_cached(config, ".snakemake/merflow/configs"))
 
 # Datasets whose songs have audio to download; VGMIDI is symbolic only.
 AUDIO_DATASETS = {"demo", "emopia"}
@@ -31,6 +32,7 @@ wildcard_constraints:
     model=r"[A-Za-z0-9_]+",
     backend=r"[a-z_]+",
     split=r"official|midibert|song_disjoint|\d+fold",
+    corpus=r"[A-Za-z0-9_-]+",
 
 
 def has_audio(dataset):
@@ -113,41 +115,26 @@ def models_regex(estimators):
     return "|".join(names) if names else NEVER
 
 
-def files_under(folder):
-    """Every file under ``folder`` (recursively, sorted); [] if it is empty or absent."""
-    root = Path(folder) if folder else None
-    if root is None or not root.is_dir():
-        return []
-    return sorted(str(path) for path in root.rglob("*") if path.is_file())
+def folder_digest_of(folder, cache_name):
+    """A param: the content digest of ``folder`` (``merflow.datasets.mirror_digest``), "" if unset.
 
-
-def mirror_files(name):
-    """The files of dataset folder ``name`` in the local mirror ([] without a mirror).
-
-    Declared as inputs of the rule that reads the folder, so that editing, adding or
-    removing a mirrored file reruns it and what depends on it. A missing folder gives [],
-    and the job's own clear error (see ``merflow.datasets.archive``).
+    The jobs that read a whole folder (a dataset of the mirror, a user corpus) carry its
+    digest instead of declaring its thousands of files as inputs: adding, removing or editing
+    a file reruns them; a copy with new modification times and the same content does not.
     """
-    return (
-        files_under(Path(config["data_mirror"]) / name) if config["data_mirror"] else []
+    if not folder:
+        return ""
+    return folder_digest(
+        folder, Path(".snakemake/merflow/digests") / f"{cache_name}.json"
     )
 
 
-def mirror_root_of(name):
-    """A params function: the mirror root as the job sees it, derived from the job's mirrored
-    input files (``input.mirror``, so storage that rewrites input paths rewrites it too);
-    the configured ``data_mirror`` when the dataset folder has no file (the job then
-    reports the missing folder), and "" without a mirror."""
-
-    def root(wildcards, input):
-        if not input.mirror:
-            return config["data_mirror"]
-        folder = Path(input.mirror[0]).parent
-        while folder.name != name and folder != folder.parent:
-            folder = folder.parent
-        return str(folder.parent)
-
-    return root
+def mirror_digest(name):
+    """A param: the digest of dataset folder ``name`` of the mirror ("" without a mirror; a
+    missing folder digests as "absent" and its job reports it, ``merflow.datasets.archive``).
+    """
+    mirror = config["data_mirror"]
+    return folder_digest_of(Path(mirror) / name if mirror else "", f"mirror_{name}")
 
 
 def eval_manifests(wildcards=None):
@@ -369,6 +356,20 @@ def stage_report_outputs():
     return outputs
 
 
+def annotation_run_file(name):
+    """File ``name`` of the run folder that labels the corpora (config ``annotate.run``)."""
+    run = config["annotate"]["run"]
+    return f"results/{run['dataset']}/models/{run['model']}/{run['part']}/seed{run['seed']}/{name}"
+
+
+def annotation_outputs():
+    """The gathered annotation table of every configured corpus."""
+    return [
+        f"results/annotations/{corpus}.parquet"
+        for corpus in config["annotate"]["corpora"]
+    ]
+
+
 def get_final_output():
     probing = [
         f"results/plots/{dataset}_{split}_probing.png"
@@ -381,6 +382,7 @@ def get_final_output():
         *probing,
         "results/ledger.csv",
         "results/mlflow/logged.json",
+        *annotation_outputs(),
     ]
 
 

@@ -22,8 +22,6 @@ rule demo_dataset:
 
 
 rule emopia_manifest:
-    input:
-        mirror=mirror_files("emopia"),
     output:
         manifest="resources/emopia/manifest.parquet",
         ledger="results/emopia/ledger/manifest.csv",
@@ -35,7 +33,8 @@ rule emopia_manifest:
         "../../envs/pipeline.yaml"
     params:
         settings=canonical(config["emopia"]),
-        mirror=mirror_root_of("emopia"),
+        mirror=config["data_mirror"],
+        mirror_digest=mirror_digest("emopia"),
         root="resources/archives/emopia",
         code=code_version("merflow.datasets.emopia", "merflow.datasets.archive"),
     script:
@@ -43,8 +42,6 @@ rule emopia_manifest:
 
 
 rule vgmidi_manifest:
-    input:
-        mirror=mirror_files("vgmidi"),
     output:
         manifest="resources/vgmidi/manifest.parquet",
         ledger="results/vgmidi/ledger/manifest.csv",
@@ -56,7 +53,8 @@ rule vgmidi_manifest:
         "../../envs/pipeline.yaml"
     params:
         settings=canonical(config["vgmidi"]),
-        mirror=mirror_root_of("vgmidi"),
+        mirror=config["data_mirror"],
+        mirror_digest=mirror_digest("vgmidi"),
         root="resources/archives/vgmidi",
         code=code_version("merflow.datasets.vgmidi", "merflow.datasets.archive"),
     script:

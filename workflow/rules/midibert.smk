@@ -6,8 +6,6 @@
 rule pretrain_manifest:
     input:
         manifests=eval_manifests,
-        mirror=mirror_files("pretrain"),
-        user=files_under(config["midibert"]["pretrain"]["user_dir"]),
     output:
         manifest="results/pretrain/manifest.parquet",
         dropped="results/pretrain/dropped.parquet",
@@ -20,9 +18,13 @@ rule pretrain_manifest:
         "../../envs/pipeline.yaml"
     threads: 2
     params:
-        mirror=mirror_root_of("pretrain"),
+        mirror=config["data_mirror"],
+        mirror_digest=mirror_digest("pretrain"),
         corpora=config["midibert"]["pretrain"]["corpora"],
         user_dir=config["midibert"]["pretrain"]["user_dir"],
+        user_digest=folder_digest_of(
+            config["midibert"]["pretrain"]["user_dir"], "user_corpus"
+        ),
         code=code_version("merflow.datasets.pretraining"),
     script:
         "../scripts/pretrain_manifest.py"
