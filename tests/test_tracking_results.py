@@ -188,3 +188,19 @@ def test_training_effort_states_the_epoch_cap_and_what_ran():
     }
     classical = training_effort([{"history": {"best_C": 1.0}}])
     assert classical["epoch_cap"] == "" and classical["epochs_run"] != classical["epochs_run"]  # NaN
+
+
+def test_table_command_tabulates_the_runs_given(tmp_path, capsys):
+    from merflow.cli import main
+
+    paths = write_runs(tmp_path / "runs", [run_info("symbolic_lr_oracle", s, 0.5 + s / 10) for s in (0, 1)])
+    out = tmp_path / "partial"
+    assert main(["table", *map(str, paths), "--out", str(out)]) == 0
+    table = pd.read_csv(out / "tables" / "emopia_official.csv")
+    assert table["seeds"].tolist() == ["0,1"] and table["accuracy_mean"].tolist() == [pytest.approx(0.55)]
+    assert "symbolic_lr_oracle" in (out / "tables" / "emopia_official.md").read_text()
+    other = run_info("symbolic_lr_oracle", 2, 0.5) | {"part": "midibert"}
+    mixed = [*paths, *write_runs(tmp_path / "other", [other])]
+    with pytest.raises(SystemExit):
+        main(["table", *map(str, mixed), "--out", str(out)])
+    assert "one dataset and split" in capsys.readouterr().err

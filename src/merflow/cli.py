@@ -5,6 +5,8 @@ Conventions
 ``merflow info`` prints versions, the compute device and the paths the pipeline uses.
 ``merflow docs RESULTS OUT [--config FILE]`` copies the pipeline's Markdown results tables
 into a docs folder with their provenance (:mod:`merflow.docs`).
+``merflow table METRICS.json... --out OUT`` writes the results table (the pipeline's
+:func:`merflow.results.results_table`) of the runs given, e.g. the seeds finished so far.
 The pipeline itself runs through Snakemake (see the README). On top of its trained runs
 (:mod:`merflow.inference`):
 
@@ -267,6 +269,25 @@ def cmd_docs(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return EXIT_OK
 
 
+def cmd_table(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """``merflow table``: the results table of the runs finished so far (the pipeline's own code)."""
+    from merflow.io import read_json, write_text
+    from merflow.results import results_table, to_markdown
+
+    runs = [read_json(path) for path in args.metrics]
+    keys = {(run["dataset"], run["part"]) for run in runs}
+    if len(keys) != 1:
+        parser.error(f"the runs must share one dataset and split, got {sorted(keys)}")
+    dataset, split = keys.pop()
+    table = results_table(runs, dataset, split, args.audio_source)
+    stem = args.out / "tables" / f"{dataset}_{split}"
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(stem.with_suffix(".csv"), index=False, float_format="%.4f")
+    write_text(to_markdown(table, dataset, split), stem.with_suffix(".md"))
+    print(stem.with_suffix(".md"))
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="merflow",
@@ -317,6 +338,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     docs.add_argument("--config", type=Path, help="the config file the run used (named, with its SHA-256)")
     docs.set_defaults(func=cmd_docs, log_level=logging.INFO)
+    table = commands.add_parser(
+        "table", help="the results table of some finished runs (e.g. while the others still train)"
+    )
+    table.add_argument("metrics", type=Path, nargs="+", help="metrics.json of runs of one dataset and split")
+    table.add_argument("--out", type=Path, required=True, help="writes OUT/tables/<dataset>_<split>.md, .csv")
+    table.add_argument("--audio-source", default="", help="stated on rows of audio models (youtube, render)")
+    table.set_defaults(func=cmd_table, log_level=logging.INFO)
     return parser
 
 
