@@ -46,8 +46,9 @@ import torch.nn.functional as F  # noqa: N812
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from merflow.clip_aggregation import ChunkSet
 from merflow.features.audio import AudioFeatureConfig
-from merflow.finetuning import ChunkSet, FinetuneSettings, finetune_step
+from merflow.finetuning import FinetuneSettings, finetune_step
 from merflow.length_buckets import padding_fraction, training_batches
 from merflow.midi import checked_notes, read_score
 from merflow.models.baselines import LSTMAttn, ShortChunkResNet

@@ -5,14 +5,12 @@ import pytest
 import torch
 from toy_cp import TINY, toy_dataset
 
+from merflow.clip_aggregation import accuracy, clip_logits, prediction_tables
 from merflow.finetuning import (
     FinetuneSettings,
-    accuracy,
     build_chunks,
-    clip_logits,
     finetune,
     predict_logits,
-    prediction_tables,
     transpose_chunks,
     trimmed,
 )

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -204,3 +205,20 @@ def test_table_command_tabulates_the_runs_given(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["table", *map(str, mixed), "--out", str(out)])
     assert "one dataset and split" in capsys.readouterr().err
+
+
+def test_learning_curves_table_reads_each_runs_epochs_and_the_tested_one(tmp_path):
+    from merflow.learning_curves import curves_markdown, curves_table, plot_curves
+
+    neural = run_info("lstm", 0, 0.6) | {
+        "curves": {"val_clip_accuracy": [0.4, 0.5, 0.45], "train_loss": [1.2, 0.9, 0.7]},
+        "history": {"best_epoch": 1},
+    }
+    table = curves_table([neural, run_info("symbolic_lr_oracle", 0, 0.5)], epochs=(1, 3, 5))
+    assert table["model"].tolist() == ["lstm"]  # a classical run has no epochs
+    row = table.iloc[0]
+    assert (row["val@1"], row["val@3"], row["best epoch"], row["best val"]) == (0.4, 0.45, 2, 0.5)
+    assert np.isnan(row["val@5"]) and row["last train loss"] == 0.7 and row["test acc"] == 0.6
+    assert "| lstm | 0 | 0.400 | 0.450 | - | 2 | 0.500 | 3 | 0.700 | 0.600 |" in curves_markdown(table, "t")
+    plot_curves([neural], tmp_path / "curves.png", "t")
+    assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"

@@ -285,6 +285,16 @@ def cmd_table(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     table.to_csv(stem.with_suffix(".csv"), index=False, float_format="%.4f")
     write_text(to_markdown(table, dataset, split), stem.with_suffix(".md"))
     print(stem.with_suffix(".md"))
+    if args.curves:
+        from merflow.learning_curves import curves_markdown, curves_table, plot_curves
+
+        title = f"{dataset}, split {split}: learning curves"
+        curves = stem.with_name(stem.name + "_curves.md")
+        write_text(curves_markdown(curves_table(runs), title), curves)
+        plot = args.out / "plots" / f"{dataset}_{split}_curves.png"
+        plot.parent.mkdir(parents=True, exist_ok=True)
+        plot_curves(runs, plot, title)
+        print(curves, plot, sep="\n")
     return EXIT_OK
 
 
@@ -344,6 +354,9 @@ def build_parser() -> argparse.ArgumentParser:
     table.add_argument("metrics", type=Path, nargs="+", help="metrics.json of runs of one dataset and split")
     table.add_argument("--out", type=Path, required=True, help="writes OUT/tables/<dataset>_<split>.md, .csv")
     table.add_argument("--audio-source", default="", help="stated on rows of audio models (youtube, render)")
+    table.add_argument(
+        "--curves", action="store_true", help="also the neural runs' learning curves (_curves.md, plots/)"
+    )
     table.set_defaults(func=cmd_table, log_level=logging.INFO)
     return parser
 

@@ -2,8 +2,9 @@
 
 ``merflow docs RESULTS OUT`` (:func:`publish_tables`) copies every ``RESULTS/tables/*.md`` that
 the pipeline wrote to ``OUT/`` unchanged below a header naming its source file, the config
-that made it (path and SHA-256), the merflow commit of the working tree and the date. No
-number in these files is typed by hand: rerun the pipeline, then this command.
+that made it (path and SHA-256), the merflow commit of the working tree and the date, and
+every figure ``RESULTS/plots/*.png`` unchanged. No number in these files is typed by hand:
+rerun the pipeline, then this command.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ def git_commit(folder: Path) -> str:
 
 
 def publish_tables(results: Path, out: Path, config: Path | None = None) -> list[Path]:
-    """Copy ``results/tables/*.md`` into ``out`` with a provenance header; return the files written.
+    """Copy ``results/tables/*.md`` (with a provenance header) and ``results/plots/*.png`` into
+    ``out``; return the files written.
 
     Raises:
         FileNotFoundError: if ``results/tables`` holds no Markdown table.
@@ -54,5 +56,10 @@ def publish_tables(results: Path, out: Path, config: Path | None = None) -> list
         target = out / table.name
         with atomic_path(target) as tmp:
             Path(tmp).write_text(header.format(source=table) + table.read_text())
+        written.append(target)
+    for figure in sorted((results / "plots").glob("*.png")):
+        target = out / figure.name
+        with atomic_path(target) as tmp:
+            Path(tmp).write_bytes(figure.read_bytes())
         written.append(target)
     return written

@@ -39,9 +39,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from merflow.clip_aggregation import clip_probabilities
 from merflow.config import neural_input_tables
 from merflow.features.audio import AudioFeatureConfig
-from merflow.finetuning import build_chunks, clip_probabilities, predict_logits
+from merflow.finetuning import build_chunks, predict_logits
 from merflow.models.baselines import ShortChunkResNetConfig
 from merflow.models.film import MoFi
 from merflow.models.midibert import MidiBert, MidiBertConfig

@@ -34,13 +34,13 @@ Conventions
   training, centred when evaluating); a batch is padded at the end to its longest clip with
   each row's minimum (silence in dB). The short-chunk ResNet instead sees one random chunk of
   ``chunk_seconds`` per clip and step in training, and all chunks of the whole clip at test
-  (clip logits = mean of its chunk logits, :func:`merflow.finetuning.clip_logits`).
+  (clip logits = mean of its chunk logits, :func:`merflow.clip_aggregation.clip_logits`).
 - Tokens: a batch is padded with id 0 at the end; ``token_mask`` (True = real token) hides it.
 - Scores: every model's item scores are 4Q logits (``(n_items, 4)``, softmax = probabilities):
   the logits of LSTM-Attn, the short-chunk ResNet and Zhu et al.; for Zhao & Yoshii the log of
   its ``P(V) * P(A)`` quadrant probabilities (:meth:`ZhaoYoshii.quadrant_probabilities`), whose
   softmax gives those probabilities back. Prediction tables come from
-  :func:`merflow.finetuning.prediction_tables` (columns of :mod:`merflow.training`).
+  :func:`merflow.clip_aggregation.prediction_tables` (columns of :mod:`merflow.training`).
 - Training: Adam (``lr``), at most ``epochs`` epochs of shuffled, length-bucketed batches of
   ``batch_size`` clips (:mod:`merflow.length_buckets`: clips of similar token count, or frame
   count for audio-only models, share a batch; at least 2 a batch, as BatchNorm needs two),
@@ -63,9 +63,9 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
+from merflow.clip_aggregation import ChunkSet, accuracy, clip_logits, prediction_tables
 from merflow.config import NEURAL_TRAINING_KEYS
 from merflow.features.audio import AudioFeatureConfig
-from merflow.finetuning import ChunkSet, accuracy, clip_logits, prediction_tables
 from merflow.length_buckets import evaluation_batches, training_batches
 from merflow.models.baselines import (
     LSTMAttn,
@@ -438,7 +438,7 @@ def evaluation_items(clips: ClipSet, chunk_frames: int | None) -> tuple[ChunkSet
     """The scored items of ``clips``: one per clip, or every chunk of every clip (short-chunk ResNet).
 
     Returns:
-        A :class:`~merflow.finetuning.ChunkSet` index of the items (``label``, ``clip``,
+        A :class:`~merflow.clip_aggregation.ChunkSet` index of the items (``label``, ``clip``,
         ``clip_ids``; no tokens) and, for chunk models, the chunks ``(n_rows, chunk_frames)``.
     """
     if chunk_frames is None:

@@ -20,7 +20,8 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
-from merflow.finetuning import ChunkSet, FinetuneSettings, accuracy, finetune, predict_logits
+from merflow.clip_aggregation import ChunkSet, accuracy
+from merflow.finetuning import FinetuneSettings, finetune, predict_logits
 from merflow.models.film import EmotionOutput, injection_position
 from merflow.models.heads import EmotionHead
 from merflow.models.midibert import MidiBert
