@@ -421,6 +421,8 @@ def test_pretraining_resumes_exactly_after_a_stop(tmp_path):
     resumed = run(tmp_path / "b.pt", 6)
     assert resumed["steps"] == straight["steps"] == [1, 2, 3, 4, 5, 6]
     assert np.allclose(resumed["loss"], straight["loss"])
+    assert np.allclose(resumed["accuracy"], straight["accuracy"])
+    assert all(0 <= a <= 1 for a in straight["accuracy"]) and len(straight["accuracy"]) == 6
     assert resumed["steps_done"] == 6
 
 

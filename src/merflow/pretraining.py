@@ -165,6 +165,21 @@ class PretrainSettings:
         return cls(**{key: pretrain[key] for key in keys}, max_seconds=60.0 * pretrain["max_minutes"])
 
 
+@dataclass(frozen=True)
+class MlmStepResult:
+    """One masked-LM step, every field a detached scalar tensor on the model's device.
+
+    ``loss``: the batch's masked-LM loss (nats); ``correct`` / ``predicted``: fields of the
+    chosen notes predicted right / predicted (chosen notes x fields); ``notes``: real notes in
+    the batch (what the model read).
+    """
+
+    loss: Tensor
+    correct: Tensor
+    predicted: Tensor
+    notes: Tensor
+
+
 def mlm_step(
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
@@ -172,19 +187,23 @@ def mlm_step(
     generator: torch.Generator,
     vocab_sizes: tuple[int, ...],
     device: torch.device,
-) -> Tensor:
+) -> MlmStepResult:
     """One masked-LM step on ``chunks`` (batch, n, n_fields): mask with ``generator``, then optimise.
 
     Returns:
-        the batch's masked-LM loss, detached, on ``device`` (no synchronisation).
+        the loss and the counts of the masked-LM accuracy, on ``device`` (no synchronisation).
     """
     batch = mask_cp_tokens(torch.as_tensor(chunks), generator, vocab_sizes)
+    targets, loss_mask = batch.targets.to(device), batch.loss_mask.to(device)
     logits = model(batch.inputs.to(device), batch.attention_mask.to(device))
-    loss = mlm_loss(logits, batch.targets.to(device), batch.loss_mask.to(device), vocab_sizes).total
+    loss = mlm_loss(logits, targets, loss_mask, vocab_sizes).total
     optimizer.zero_grad()
     loss.backward()
     optimizer.step()
-    return loss.detach()
+    with torch.no_grad():
+        correct = sum((f.argmax(dim=-1) == targets[..., i])[loss_mask].sum() for i, f in enumerate(logits))
+        predicted = loss_mask.sum() * len(logits)
+    return MlmStepResult(loss.detach(), correct, predicted, batch.attention_mask.sum())
 
 
 def pretrain_mlm(
@@ -209,13 +228,14 @@ def pretrain_mlm(
     generator, so a resumed run continues the same sequence of batches.
 
     Returns:
-        ``loss`` (mean masked-LM loss per logged interval, nats), ``steps`` (the step of
+        ``loss`` (mean masked-LM loss per logged interval, nats), ``accuracy`` (masked-LM
+        accuracy of the chosen notes' fields per logged interval), ``steps`` (the step of
         each entry), ``steps_done``, ``seconds`` (this call's wall time).
     """
     model.to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     generator = torch.Generator().manual_seed(seed)
-    history: dict[str, Any] = {"loss": [], "steps": []}
+    history: dict[str, Any] = {"loss": [], "accuracy": [], "steps": []}
     step = 0
     if checkpoint_path.is_file():
         state = load_checkpoint(checkpoint_path, device)
@@ -223,7 +243,11 @@ def pretrain_mlm(
         optimizer.load_state_dict(state["optimizer"])
         generator.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])  # dropout
-        history = {"loss": list(state["loss"]), "steps": list(state["loss_steps"])}
+        history = {
+            "loss": list(state["loss"]),
+            "accuracy": list(state.get("accuracy", [])),
+            "steps": list(state["loss_steps"]),
+        }
         step = int(state["step"])
         log.info("resumed masked-LM pretraining at step %d from %s", step, checkpoint_path)
 
@@ -236,31 +260,37 @@ def pretrain_mlm(
                 "torch_rng": torch.get_rng_state(),
                 "step": step,
                 "loss": history["loss"],
+                "accuracy": history["accuracy"],
                 "loss_steps": history["steps"],
             },
             checkpoint_path,
         )
 
-    started = time.perf_counter()
+    started = interval_start = time.perf_counter()
     first_step, interval = step, []
     model.train()
     while step < settings.steps:
         index = torch.randint(len(chunks), (settings.batch_size,), generator=generator)
-        loss = mlm_step(model, optimizer, chunks[index.numpy()], generator, vocab_sizes, device)
+        result = mlm_step(model, optimizer, chunks[index.numpy()], generator, vocab_sizes, device)
         step += 1
-        interval.append(loss)  # synced once per logged interval
+        interval.append(result)  # synced once per logged interval
         elapsed = time.perf_counter() - started
         if step % settings.log_every == 0 or step == settings.steps:
-            history["loss"].append(float(torch.stack(interval).mean()))
+            history["loss"].append(float(torch.stack([r.loss for r in interval]).mean()))
+            correct = float(sum(r.correct for r in interval))
+            history["accuracy"].append(correct / max(float(sum(r.predicted for r in interval)), 1.0))
             history["steps"].append(step)
-            interval = []
+            notes_per_s = float(sum(r.notes for r in interval)) / (time.perf_counter() - interval_start)
+            interval, interval_start = [], time.perf_counter()
             rate = (step - first_step) / elapsed
             log.info(
-                "step %d/%d: masked-LM loss %.4f (%.2f steps/s, ETA %.0f s)",
+                "step %d/%d: masked-LM loss %.4f, accuracy %.3f (%.2f steps/s, %.0f notes/s, ETA %.0f s)",
                 step,
                 settings.steps,
                 history["loss"][-1],
+                history["accuracy"][-1],
                 rate,
+                notes_per_s,
                 min((settings.steps - step) / rate, max(settings.max_seconds - elapsed, 0.0)),
             )
         if step % settings.checkpoint_every == 0 or elapsed > settings.max_seconds:
