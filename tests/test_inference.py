@@ -37,15 +37,14 @@ from merflow.inference import (
     FROM_TRAINING,
     RENDERED_CLIPS,
     Predictor,
-    RunError,
     _renderer,
-    find_run,
     load_predictor,
 )
 from merflow.io import read_json, read_parquet_metadata, write_json, write_parquet
 from merflow.ledger import Ledger
 from merflow.midi import read_notes
 from merflow.rendering import BUILTIN, render_as_clip, render_clips
+from merflow.runs import RunError, find_run
 from merflow.tonality import estimate_key
 from merflow.training import PROB_COLUMNS
 

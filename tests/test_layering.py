@@ -47,7 +47,7 @@ STAGES: dict[str, tuple[str, ...]] = {
         "merflow.probing",
     ),
     "evaluation": ("merflow.evaluation", "merflow.results", "merflow.tracking", "merflow.learning_curves"),
-    "inference": ("merflow.inference", "merflow.neural_inference", "merflow.annotation"),
+    "inference": ("merflow.runs", "merflow.inference", "merflow.neural_inference", "merflow.annotation"),
     "tools": ("merflow.cli", "merflow.docs", "merflow.numba_warmup"),
 }
 ORDER = list(STAGES)

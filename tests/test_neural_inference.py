@@ -34,10 +34,11 @@ from merflow.annotation import ledger_path_for
 from merflow.cli import main
 from merflow.features.audio import FEATURES, AudioFeatureConfig, frame_features
 from merflow.features.caches import audio_cache_metadata, frame_table, symbolic_caches
-from merflow.inference import FROM_CACHE, FROM_TRAINING, RunError, find_run, load_predictor
+from merflow.inference import FROM_CACHE, FROM_TRAINING, load_predictor
 from merflow.io import read_json, write_json, write_parquet
 from merflow.ledger import Ledger
 from merflow.models.midibert import MidiBert, MidiBertConfig
+from merflow.runs import RunError, find_run
 from merflow.torch_utils import save_checkpoint
 from merflow.training import PROB_COLUMNS
 

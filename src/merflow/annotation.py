@@ -34,10 +34,11 @@ from typing import Any
 import pandas as pd
 
 from merflow.errors import InputError
-from merflow.inference import SUPPORTED_SUFFIXES, ModelInfo, Prediction, Predictor, RunError, load_predictor
+from merflow.inference import SUPPORTED_SUFFIXES, ModelInfo, Prediction, Predictor, load_predictor
 from merflow.io import read_parquet_metadata, write_parquet
 from merflow.ledger import Ledger, merge_ledgers
 from merflow.logs import Progress
+from merflow.runs import RunError
 from merflow.training import PROB_COLUMNS
 
 log = logging.getLogger(__name__)

@@ -21,7 +21,7 @@ The pipeline itself runs through Snakemake (see the README). On top of its train
     processes; only shard K of N (:mod:`merflow.annotation`). Exit status 0 when the run
     completes, unreadable files included (they are in the ledger).
 
-Without ``--run``, the run is :func:`merflow.inference.find_run` of ``--results`` (default
+Without ``--run``, the run is :func:`merflow.runs.find_run` of ``--results`` (default
 ``results``): the best test accuracy, optionally among one dataset's or model's runs, runs of
 real datasets before the demo's. A run trained on the synthetic demo songs (picked or named)
 gets a warning on stderr saying so, with the command that trains a real model.
@@ -45,16 +45,9 @@ from merflow import __version__
 from merflow.annotation import DEFAULT_BATCH_SIZE, annotate
 from merflow.config import SCHEMA_PATH
 from merflow.errors import InputError
-from merflow.inference import (
-    ModelInfo,
-    Prediction,
-    Predictor,
-    RunError,
-    find_run,
-    load_predictor,
-    synthetic_run_warning,
-)
+from merflow.inference import ModelInfo, Prediction, Predictor, load_predictor
 from merflow.logs import LOG_FORMAT, enable_crash_tracebacks
+from merflow.runs import RunError, find_run, synthetic_run_warning
 
 KEY_PACKAGES = (
     "torch",

@@ -74,7 +74,6 @@ from typing import TYPE_CHECKING, Any
 
 import joblib
 import numpy as np
-import pandas as pd
 import symusic
 
 from merflow.beat_grid import write_beat_aligned
@@ -88,12 +87,23 @@ from merflow.features.audio import (
 )
 from merflow.features.caches import audio_feature_settings, clip_tokens
 from merflow.features.symbolic import SYMBOLIC_FEATURE_NAMES, symbolic_statistics
-from merflow.io import read_json, read_parquet_metadata
+from merflow.io import read_parquet_metadata
 from merflow.labels import QUADRANT_NAMES, QUADRANTS, arousal_of, valence_of
 from merflow.midi import Notes, checked_notes, read_score
 from merflow.provenance import file_sha256
 from merflow.rendering import BACKENDS as RENDER_BACKENDS
 from merflow.rendering import BUILTIN, backend_problem, render_as_clip
+from merflow.runs import (
+    CP,
+    METRICS_FILE,
+    MODEL_FILE,
+    NEURAL,
+    TRAINING_FILE,
+    RunError,
+    model_file_of,
+    read_run_json,
+    test_accuracy,
+)
 from merflow.tonality import Key, estimate_key
 from merflow.training import probabilities_per_quadrant
 from merflow.transcription import TRANSCRIBERS, Transcriber, get_transcriber
@@ -106,15 +116,7 @@ log = logging.getLogger(__name__)
 MIDI_SUFFIXES = (".mid", ".midi")
 AUDIO_SUFFIXES = (".wav", ".mp3", ".flac")
 SUPPORTED_SUFFIXES = MIDI_SUFFIXES + AUDIO_SUFFIXES
-MODEL_FILE = "model.joblib"
-NEURAL_MODEL_FILE = "model.pt"  # neural and MoFi runs' weights (torch state dict)
-TRAINING_FILE = "training.json"
-METRICS_FILE = "metrics.json"
-#: Run folders below a results folder: ``<dataset>/models/<model>/<part>/seed<k>``.
-RUN_PATTERN = "*/models/*/*/seed*"
 SYMBOLIC, AUDIO = "symbolic", "audio"  # feature kinds; AUDIO is also an input kind, beside MIDI
-NEURAL = "neural"  # runs of merflow.neural_training (tokens and/or audio frames)
-CP = "cp"  # MoFi runs (CP tokens and the key's mode)
 MIDI = "midi"
 FEATURE_KINDS = (SYMBOLIC, AUDIO)
 ORACLE_SOURCE = "oracle"
@@ -127,33 +129,6 @@ QUADRANT_KEYS = tuple(f"Q{q}" for q in QUADRANTS)
 FROM_TRAINING, FROM_CACHE, FROM_DEFAULTS = "training.json", "pipeline caches", "defaults"
 #: The clip table of rendered audio in ``<results>/<dataset>/audio/`` (metadata ``renderer``).
 RENDERED_CLIPS = "clips_render.parquet"
-
-
-#: Datasets merflow composes itself (the embedded demo's songs): a model trained on them learns
-#: the demo's composition rules, not emotion in real music.
-SYNTHETIC_DATASETS = frozenset({"demo"})
-#: The shortest run that trains real models (EMOPIA and VGMIDI from their MIDI; about 2 minutes
-#: on 2 cores, README "Results").
-REAL_TRAINING_COMMAND = (
-    "snakemake --cores 2 --configfile config/symbolic.yaml --config data_mirror=<datasets>"
-)
-
-
-def synthetic_run_warning(dataset: str) -> str | None:
-    """The warning for a run trained on ``dataset`` if that is synthetic (the demo), else None."""
-    if dataset not in SYNTHETIC_DATASETS:
-        return None
-    return (
-        f"warning: this model was trained on merflow's synthetic '{dataset}' songs, composed by the "
-        "pipeline with scripted major/minor, tempo and register rules. It learned those rules, not "
-        "emotion: its labels of real music mean nothing, and its test accuracy is on demo songs. "
-        "Train a model on EMOPIA and VGMIDI (about 2 minutes on 2 cores; <datasets> is a folder "
-        f"with their mirror, see config/symbolic.yaml): {REAL_TRAINING_COMMAND}"
-    )
-
-
-class RunError(ValueError):
-    """A trained run cannot be found or loaded: missing files, or files that disagree."""
 
 
 @dataclass(frozen=True)
@@ -400,16 +375,6 @@ def _through_midi_file(notes: Notes, item: str) -> tuple[symusic.Score, Notes]:
         return score, checked_notes(score, item, midi_path)
 
 
-def _read_run_json(path: Path) -> dict[str, Any]:
-    try:
-        data = read_json(path)
-    except (OSError, ValueError) as exc:
-        raise RunError(f"{path}: cannot read JSON ({exc})") from exc
-    if not isinstance(data, dict):
-        raise RunError(f"{path}: expected a JSON object")
-    return data
-
-
 def _dataset_dir(run_dir: Path) -> Path | None:
     """``<results>/<dataset>`` of a run in the pipeline layout, else None."""
     parents = run_dir.parents
@@ -504,7 +469,7 @@ def load_predictor(run_dir: str | Path) -> Predictor:
         raise RunError(f"{run_dir}: run folder does not exist")
     if not (run_dir / TRAINING_FILE).is_file():
         raise RunError(f"{run_dir}: no {TRAINING_FILE} (is this a trained run folder?)")
-    training = _read_run_json(run_dir / TRAINING_FILE)
+    training = read_run_json(run_dir / TRAINING_FILE)
     try:
         settings = training["settings"]
         identity = {k: training[k] for k in ("model", "dataset", "part", "seed")}
@@ -516,10 +481,10 @@ def load_predictor(run_dir: str | Path) -> Predictor:
             f"{run_dir / TRAINING_FILE}: features {features!r} cannot label files; "
             f"runs of features {(*FEATURE_KINDS, NEURAL, CP)} can"
         )
-    model_file = _model_file(features)
+    model_file = model_file_of(features)
     if not (run_dir / model_file).is_file():
         raise RunError(f"{run_dir}: no {model_file} (is this a trained run folder?)")
-    metrics = _read_run_json(run_dir / METRICS_FILE) if (run_dir / METRICS_FILE).is_file() else {}
+    metrics = read_run_json(run_dir / METRICS_FILE) if (run_dir / METRICS_FILE).is_file() else {}
     disagree = [k for k, v in identity.items() if k in metrics and metrics[k] != v]
     if disagree:
         raise RunError(f"{run_dir}: {METRICS_FILE} and {TRAINING_FILE} disagree on {disagree}")
@@ -551,7 +516,7 @@ def load_predictor(run_dir: str | Path) -> Predictor:
         estimator=str(settings.get("estimator", "")),
         features=features,
         source=str(settings.get("source", "")),
-        test_accuracy=_test_accuracy(metrics),
+        test_accuracy=test_accuracy(metrics),
     )
     return Predictor(
         pipeline=pipeline,
@@ -606,87 +571,3 @@ def _check_model(pipeline: Any, feature_names: tuple[str, ...], run_dir: Path) -
     classes = set(np.asarray(pipeline.classes_).tolist())
     if not classes <= set(QUADRANTS):
         raise RunError(f"{where}: classes {sorted(classes)} are not quadrants 1..4")
-
-
-def _test_accuracy(metrics: dict[str, Any]) -> float | None:
-    accuracy = metrics.get("test", {}).get("accuracy") if isinstance(metrics.get("test"), dict) else None
-    return None if accuracy is None else float(accuracy)
-
-
-def _model_file(features: str) -> str:
-    """The model file of a run whose ``settings.features`` is ``features``."""
-    return NEURAL_MODEL_FILE if features in (NEURAL, CP) else MODEL_FILE
-
-
-def _can_label_files(run_dir: Path) -> bool:
-    """A classical run with its ``model.joblib``, or a neural or MoFi run with its ``model.pt``."""
-    if (run_dir / MODEL_FILE).is_file():
-        return True
-    training = run_dir / TRAINING_FILE
-    if not training.is_file():
-        return False
-    settings = _read_run_json(training).get("settings")
-    features = settings.get("features") if isinstance(settings, dict) else None
-    return features in (NEURAL, CP) and (run_dir / _model_file(features)).is_file()
-
-
-def list_runs(results_dir: str | Path) -> pd.DataFrame:
-    """Evaluated runs under ``results_dir`` (layout :data:`RUN_PATTERN`) that can label files.
-
-    Returns:
-        one row per run with ``run_dir`` (Path), ``name`` (path relative to ``results_dir``),
-        ``dataset``, ``model``, ``test_accuracy`` (NaN without ``metrics.json`` test metrics),
-        sorted by ``name``.
-    """
-    results_dir = Path(results_dir)
-    rows = []
-    for run_dir in sorted(results_dir.glob(RUN_PATTERN)):
-        if not _can_label_files(run_dir):
-            continue
-        metrics_path = run_dir / METRICS_FILE
-        accuracy = _test_accuracy(_read_run_json(metrics_path)) if metrics_path.is_file() else None
-        rows.append(
-            {
-                "run_dir": run_dir,
-                "name": run_dir.relative_to(results_dir).as_posix(),
-                "dataset": run_dir.parents[3].name,
-                "model": run_dir.parents[1].name,
-                "test_accuracy": np.nan if accuracy is None else accuracy,
-            }
-        )
-    return pd.DataFrame(rows, columns=["run_dir", "name", "dataset", "model", "test_accuracy"])
-
-
-def find_run(results_dir: str | Path, dataset: str | None = None, model: str | None = None) -> Path:
-    """The evaluated run with the best test 4Q accuracy (ties: first relative path by name).
-
-    Runs of real datasets are preferred: a synthetic (demo) run is returned only when no run
-    of a real dataset matches.
-
-    Args:
-        results_dir: the pipeline's results folder.
-        dataset: only runs of this dataset (all when None).
-        model: only runs of this model name (all when None).
-
-    Raises:
-        RunError: no evaluated run matches (the message lists the models found).
-    """
-    runs = list_runs(results_dir)
-    chosen = runs
-    if dataset is not None:
-        chosen = chosen[chosen["dataset"] == dataset]
-    if model is not None:
-        chosen = chosen[chosen["model"] == model]
-    chosen = chosen.dropna(subset=["test_accuracy"])
-    real = chosen[~chosen["dataset"].isin(SYNTHETIC_DATASETS)]
-    if not real.empty:
-        chosen = real
-    if chosen.empty:
-        available = sorted({f"{r.dataset}/{r.model}" for r in runs.itertuples()})
-        wanted = ", ".join(f"{k}={v}" for k, v in (("dataset", dataset), ("model", model)) if v) or "any"
-        raise RunError(
-            f"no evaluated run ({RUN_PATTERN}/{METRICS_FILE}) under {results_dir} matches {wanted}; "
-            f"found: {', '.join(available) or 'none'}"
-        )
-    best = chosen.sort_values(["test_accuracy", "name"], ascending=[False, True]).iloc[0]
-    return Path(best["run_dir"])
