@@ -56,13 +56,8 @@ from merflow.models.film import MoFi, mode_one_hot
 from merflow.models.midibert import CP_VOCAB_SIZES, MidiBert, MidiBertConfig, MidiBertLM
 from merflow.models.zhao_yoshii import ZhaoYoshii
 from merflow.models.zhu import SymbolicLM, Zhu, ZhuConfig, ZhuOutput, sinusoidal_positions
-from merflow.neural_training import (
-    ClipSet,
-    NeuralSettings,
-    build_model,
-    neural_model_config,
-    training_step,
-)
+from merflow.neural_inputs import ClipSet
+from merflow.neural_training import NeuralSettings, build_model, neural_model_config, training_step
 from merflow.pretraining import mask_cp_tokens, mlm_loss, mlm_step, special_token_vocab
 from merflow.tokenizers import midi_like, refined_midi_like
 from merflow.tokenizers.cp import MAX_LEN, PAD_WORD, encode_cp

@@ -5,7 +5,7 @@ Usage: python benchmarks/bench_training_step.py [--preset cpu] [--threads 1] [--
 
 One optimisation step = forward, the model's loss, backward and an Adam update on one batch
 of ``--batch`` synthetic clips with EMOPIA's shapes (``bench_neural.synthetic_tables``),
-cropped and padded as in training (:func:`merflow.neural_training.build_clip_set`). Each
+cropped and padded as in training (:func:`merflow.neural_inputs.build_clip_set`). Each
 model is timed as :func:`merflow.neural_training.build_model` builds it (4-D weights in
 channels-last layout) and converted back to PyTorch's default contiguous layout. Prints the
 median over ``--steps`` steps after two warm-up steps: the per-step figures behind the CPU
@@ -23,14 +23,8 @@ import torch
 from bench_neural import model_tables
 
 from merflow.models.baselines import ShortChunkResNetConfig
-from merflow.neural_training import (
-    NeuralSettings,
-    _batch,
-    build_clip_set,
-    build_model,
-    frame_rows,
-    neural_model_config,
-)
+from merflow.neural_inputs import build_clip_set, frame_rows, model_batch
+from merflow.neural_training import NeuralSettings, build_model, neural_model_config
 
 WARM_UP_STEPS = 2
 LAYOUTS = {"channels-last": torch.channels_last, "contiguous": torch.contiguous_format}
@@ -77,7 +71,7 @@ def main() -> None:
             if isinstance(config, ShortChunkResNetConfig)
             else None
         )
-        batch = _batch(train, settings, chunk_frames, np.random.default_rng(0))
+        batch = model_batch(train, settings.max_frames, chunk_frames, np.random.default_rng(0))
         labels = torch.as_tensor(train.labels)
         figures = []
         for layout, memory_format in LAYOUTS.items():

@@ -41,6 +41,7 @@ STAGES: dict[str, tuple[str, ...]] = {
         "merflow.length_buckets",
         "merflow.training",
         "merflow.clip_aggregation",
+        "merflow.neural_inputs",
         "merflow.neural_training",
         "merflow.finetuning",
         "merflow.pretraining",

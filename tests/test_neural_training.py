@@ -12,20 +12,22 @@ from merflow.features.audio import FEATURES, AudioFeatureConfig
 from merflow.features.caches import frame_table
 from merflow.io import read_matrix_table, write_parquet
 from merflow.models import zhao_yoshii, zhu
-from merflow.neural_training import (
+from merflow.neural_inputs import (
     MissingFeatureError,
-    NeuralSettings,
-    _batch,
-    batching_lengths,
     build_clip_set,
-    build_model,
     crop_frames,
-    frame_columns_for,
-    item_scores,
-    neural_model_config,
+    model_batch,
     pad_frames,
     pad_tokens,
     required_inputs,
+)
+from merflow.neural_training import (
+    NeuralSettings,
+    batching_lengths,
+    build_model,
+    frame_columns_for,
+    item_scores,
+    neural_model_config,
     train_neural,
 )
 from merflow.training import PROB_COLUMNS
@@ -258,7 +260,7 @@ def test_models_are_built_channels_last_with_the_outputs_of_the_default_layout(n
     default_layout = copy.deepcopy(model).to(memory_format=torch.contiguous_format)
     assert not any(p.dim() == 4 and not p.is_contiguous() for p in default_layout.parameters())
     clips, _, _ = build_clip_set(manifest, inputs, config, "main", SETTINGS.max_tokens)
-    batch = _batch(clips, SETTINGS, 12, np.random.default_rng(0))
+    batch = model_batch(clips, SETTINGS.max_frames, 12, np.random.default_rng(0))
     with torch.no_grad():
         ours = item_scores(model, model(**batch))
         reference = item_scores(default_layout, default_layout(**batch))

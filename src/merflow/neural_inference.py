@@ -46,15 +46,8 @@ from merflow.finetuning import build_chunks, predict_logits
 from merflow.models.baselines import ShortChunkResNetConfig
 from merflow.models.film import MoFi
 from merflow.models.midibert import MidiBert, MidiBertConfig
-from merflow.neural_training import (
-    ClipSet,
-    NeuralSettings,
-    build_model,
-    frame_arrays,
-    neural_model_config,
-    predict_scores,
-    truncated_tokens,
-)
+from merflow.neural_inputs import ClipSet, frame_arrays, truncated_tokens
+from merflow.neural_training import NeuralSettings, build_model, neural_model_config, predict_scores
 from merflow.torch_utils import load_checkpoint
 
 CPU = torch.device("cpu")

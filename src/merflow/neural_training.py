@@ -22,14 +22,15 @@ Conventions
                      <- ``stft`` (257, T) for the ``stft_input`` ablation
   ================== ============================================================
 
-  Only the frame columns a model reads are loaded from the cache (:func:`frame_columns`).
+  Only the frame columns a model reads are loaded from the cache
+  (:func:`merflow.neural_inputs.frame_columns`; clip sets and batches: :mod:`merflow.neural_inputs`).
 
   Only the inputs of the enabled branches are required (e.g. Zhao & Yoshii ``symbolic_only``
   reads no frames). A clip of the partition that lacks a required input (absent from the table,
   or without tokens) is dropped and counted in ``history["missing"]`` (per input) and
   ``history["n_dropped"]``.
 - A frame cache without a column a model needs (written by an older version) raises
-  :class:`MissingFeatureError` instead of substituting another feature.
+  :class:`merflow.neural_inputs.MissingFeatureError` instead of substituting another feature.
 - Frames: a clip longer than ``max_frames`` is cropped to ``max_frames`` (random start when
   training, centred when evaluating); a batch is padded at the end to its longest clip with
   each row's minimum (silence in dB). The short-chunk ResNet instead sees one random chunk of
@@ -53,8 +54,7 @@ Conventions
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -72,14 +72,13 @@ from merflow.models.baselines import (
     LSTMAttnConfig,
     ShortChunkResNet,
     ShortChunkResNetConfig,
-    random_chunk,
     split_into_chunks,
 )
 from merflow.models.blocks import N_QUADRANTS
 from merflow.models.zhao_yoshii import ZhaoYoshii, ZhaoYoshiiConfig
-from merflow.models.zhu import MIXED_FEATURES, Zhu, ZhuConfig, mixed_acoustic_features
+from merflow.models.zhu import Zhu, ZhuConfig
+from merflow.neural_inputs import SPLITS, ClipSet, build_clip_set, frame_columns, frame_rows, model_batch
 from merflow.pretraining import special_token_vocab
-from merflow.splits import split_for_part
 from merflow.tokenizers import midi_like, refined_midi_like, remi
 from merflow.torch_utils import Resume, seed_everything, train_with_early_stopping
 
@@ -103,11 +102,6 @@ VOCAB_SIZES = {
 }
 #: Smallest probability whose log is taken (Zhao & Yoshii's scores).
 MIN_PROBABILITY = 1e-12
-SPLITS = ("train", "val", "test")
-
-
-class MissingFeatureError(ValueError):
-    """A model configuration needs a feature that the pipeline does not cache."""
 
 
 @dataclass(frozen=True)
@@ -153,43 +147,6 @@ class NeuralSettings:
         return cls(**{key: merged[key] for key in keys if key in merged}, **rate)
 
 
-@dataclass
-class ClipSet:
-    """Inputs and labels of a set of clips.
-
-    Attributes:
-        clip_ids: the clips, in manifest order.
-        labels: (n_clips,) int64, quadrant - 1.
-        inputs: forward-argument name -> per-clip arrays: ``tokens`` int64 ``(n_tokens,)``,
-            frame features float32 ``(n_rows, n_frames)``.
-    """
-
-    clip_ids: list[str]
-    labels: np.ndarray
-    inputs: dict[str, list[np.ndarray]] = field(default_factory=dict)
-
-    def __len__(self) -> int:
-        return len(self.clip_ids)
-
-    def lengths(self, max_frames: int) -> np.ndarray:
-        """Each clip's padded-batch cost length, int64 ``(n_clips,)``: its tokens if the model reads
-        tokens, else its frames after cropping to ``max_frames``; 1 for chunk models (equal chunks)."""
-        if "tokens" in self.inputs:
-            return np.array([len(t) for t in self.inputs["tokens"]], dtype=np.int64)
-        frames = [name for name in self.inputs if name != "chunks"]
-        if frames:
-            return np.array([min(f.shape[1], max_frames) for f in self.inputs[frames[0]]], dtype=np.int64)
-        return np.ones(len(self), dtype=np.int64)
-
-    def subset(self, index: np.ndarray) -> ClipSet:
-        """The clips at positions ``index``."""
-        return ClipSet(
-            [self.clip_ids[i] for i in index],
-            self.labels[index],
-            {name: [values[i] for i in index] for name, values in self.inputs.items()},
-        )
-
-
 def neural_model_config(
     settings: NeuralSettings, model_settings: dict[str, Any], rows: dict[str, int]
 ) -> Any:
@@ -225,22 +182,6 @@ def neural_model_config(
     raise ValueError(f"unknown neural estimator {estimator!r}; choose from {ESTIMATORS}")
 
 
-def required_inputs(model_config: Any) -> tuple[str, ...]:
-    """Input tables (``tokens``, ``frames``) the enabled branches of ``model_config`` read."""
-    if isinstance(model_config, LSTMAttnConfig):
-        return ("tokens",)
-    if isinstance(model_config, ShortChunkResNetConfig):
-        return ("frames",)
-    if isinstance(model_config, ZhaoYoshiiConfig):
-        uses = {
-            "tokens": model_config.use_symbolic,
-            "frames": model_config.use_chroma or model_config.use_mfcc,
-        }
-    else:
-        uses = {"tokens": model_config.use_symbolic, "frames": model_config.use_acoustic}
-    return tuple(name for name, used in uses.items() if used)
-
-
 def build_model(model_config: Any) -> nn.Module:
     """The model of ``model_config`` (randomly initialised), its 4-D weights in channels-last layout.
 
@@ -258,165 +199,9 @@ def build_model(model_config: Any) -> nn.Module:
     return classes[type(model_config)](model_config).to(memory_format=torch.channels_last)
 
 
-def frame_columns(model_config: Any) -> tuple[str, ...]:
-    """Columns of the frame cache (features of :mod:`merflow.features.audio`) ``model_config`` reads."""
-    if isinstance(model_config, ShortChunkResNetConfig):
-        return ("log_mel",)
-    if isinstance(model_config, ZhaoYoshiiConfig):
-        used = {"chroma": model_config.use_chroma, "mfcc_coarse": model_config.use_mfcc}
-        return tuple(name for name, use in used.items() if use)
-    if isinstance(model_config, ZhuConfig) and model_config.use_acoustic:
-        return ("stft",) if model_config.acoustic_input == "stft" else MIXED_FEATURES
-    return ()
-
-
 def frame_columns_for(settings: NeuralSettings, model_settings: dict[str, Any]) -> list[str]:
     """Columns of the frame cache to load for ``model_settings`` (with ``clip_id`` and ``n_frames``)."""
     return ["clip_id", "n_frames", *frame_columns(neural_model_config(settings, model_settings, {}))]
-
-
-def frame_arrays(row: Mapping[str, Any], model_config: Any) -> dict[str, np.ndarray]:
-    """Forward-argument name -> float32 ``(n_rows, n_frames)`` of one clip's frame features.
-
-    ``row``: a frame-cache row (nested lists per feature) or a dict of ``(n_rows, n_frames)``
-    arrays (:func:`merflow.features.audio.frame_features`).
-    """
-
-    def feature(name: str) -> np.ndarray:
-        value = row[name]  # a 2-D array (view), or a sequence of row arrays
-        matrix = value if isinstance(value, np.ndarray) and value.ndim == 2 else np.stack(value)
-        return matrix.astype(np.float32, copy=False)
-
-    if isinstance(model_config, ShortChunkResNetConfig):
-        return {"chunks": feature("log_mel")}
-    if isinstance(model_config, ZhaoYoshiiConfig):
-        out = {"chroma": feature("chroma")} if model_config.use_chroma else {}
-        return out | ({"mfcc": feature("mfcc_coarse")} if model_config.use_mfcc else {})
-    if model_config.acoustic_input == "stft":
-        return {"acoustic": feature("stft")}
-    return {"acoustic": mixed_acoustic_features({name: feature(name) for name in MIXED_FEATURES})}
-
-
-def frame_rows(frames: pd.DataFrame | None) -> dict[str, int]:
-    """Rows of each nested-list feature of a frame cache (from its first row); {} if empty or None."""
-    if frames is None or frames.empty:
-        return {}
-    first = frames.iloc[0]
-    return {name: len(first[name]) for name in frames.columns if name not in ("clip_id", "n_frames")}
-
-
-def truncated_tokens(tokens: Any, max_tokens: int) -> np.ndarray:
-    """The first ``max_tokens`` token ids of one clip, int64 ``(min(n_tokens, max_tokens),)``."""
-    return np.asarray(tokens, dtype=np.int64)[:max_tokens]
-
-
-def build_clip_set(
-    manifest: pd.DataFrame,
-    inputs: dict[str, pd.DataFrame],
-    model_config: Any,
-    part: str,
-    max_tokens: int,
-) -> tuple[ClipSet, dict[str, str], dict[str, Any]]:
-    """Join the manifest and the input tables of every clip of partition ``part``.
-
-    Returns:
-        The clips that have every required input (manifest order), each clip's split, and the
-        counts ``{"n_clips": in the partition, "n_dropped": dropped, "missing": {input: n}}``.
-    """
-    split = dict(zip(manifest["clip_id"], split_for_part(manifest, part), strict=True))
-    in_part = manifest[manifest["clip_id"].map(split).isin(SPLITS)]
-    needed = required_inputs(model_config)
-    absent = [name for name in needed if name not in inputs]
-    if absent:
-        raise ValueError(f"{type(model_config).__name__} needs input tables {absent}; got {sorted(inputs)}")
-    tokens: dict[str, np.ndarray] = {}
-    if "tokens" in needed:
-        table = inputs["tokens"]
-        tokens = {
-            c: truncated_tokens(t, max_tokens)
-            for c, t in zip(table["clip_id"], table["tokens"], strict=True)
-            if len(t) > 0
-        }
-    frame_rows_by_clip = None
-    if "frames" in needed:
-        lacking_columns = sorted(set(frame_columns(model_config)) - set(inputs["frames"].columns))
-        if lacking_columns:
-            raise MissingFeatureError(
-                f"{type(model_config).__name__} needs frame features {lacking_columns}, which this audio "
-                "frame cache lacks (written by an older merflow: rerun rule audio_features)"
-            )
-        frame_rows_by_clip = inputs["frames"].set_index("clip_id")
-    missing = {name: 0 for name in needed}
-    kept, labels, arrays = [], [], {}
-    for clip_id, quadrant in zip(in_part["clip_id"], in_part["quadrant"], strict=True):
-        has = {
-            "tokens": clip_id in tokens,
-            "frames": frame_rows_by_clip is not None and clip_id in frame_rows_by_clip.index,
-        }
-        lacking = [name for name in needed if not has[name]]
-        for name in lacking:
-            missing[name] += 1
-        if lacking:
-            continue
-        clip_inputs = {"tokens": tokens[clip_id]} if "tokens" in needed else {}
-        if frame_rows_by_clip is not None:
-            clip_inputs |= frame_arrays(frame_rows_by_clip.loc[clip_id], model_config)
-        for name, value in clip_inputs.items():
-            arrays.setdefault(name, []).append(value)
-        kept.append(clip_id)
-        labels.append(int(quadrant) - 1)
-    counts = {"n_clips": len(in_part), "n_dropped": len(in_part) - len(kept), "missing": missing}
-    if counts["n_dropped"]:
-        log.warning("dropped %d of %d clips missing an input: %s", counts["n_dropped"], len(in_part), missing)
-    return ClipSet(kept, np.asarray(labels, dtype=np.int64), arrays), split, counts
-
-
-def pad_tokens(sequences: list[np.ndarray]) -> tuple[Tensor, Tensor]:
-    """Pad id sequences (each ``(n_tokens,)``, n >= 1) -> ``tokens``, ``token_mask`` ``(batch, max_n)``."""
-    longest = max(len(s) for s in sequences)
-    tokens = torch.zeros(len(sequences), longest, dtype=torch.long)
-    mask = torch.zeros(len(sequences), longest, dtype=torch.bool)
-    for row, sequence in enumerate(sequences):
-        tokens[row, : len(sequence)] = torch.tensor(sequence, dtype=torch.long)
-        mask[row, : len(sequence)] = True
-    return tokens, mask
-
-
-def crop_frames(frames: np.ndarray, max_frames: int, rng: np.random.Generator | None) -> np.ndarray:
-    """At most ``max_frames`` frames of ``(n_rows, n_frames)``: random with ``rng``, else centred."""
-    n_frames = frames.shape[1]
-    if n_frames <= max_frames:
-        return frames
-    start = (
-        int(rng.integers(0, n_frames - max_frames + 1)) if rng is not None else (n_frames - max_frames) // 2
-    )
-    return frames[:, start : start + max_frames]
-
-
-def pad_frames(clips: list[np.ndarray]) -> Tensor:
-    """Stack ``(n_rows, n_frames_i)`` into ``(batch, n_rows, max_i n_frames_i)``, padded with row minima."""
-    longest = max(c.shape[1] for c in clips)
-    out = np.empty((len(clips), clips[0].shape[0], longest), dtype=np.float32)
-    for row, clip in enumerate(clips):
-        out[row, :, : clip.shape[1]] = clip
-        out[row, :, clip.shape[1] :] = clip.min(axis=1, keepdims=True)
-    return torch.from_numpy(out)
-
-
-def _batch(
-    clips: ClipSet, settings: NeuralSettings, chunk_frames: int | None, rng: np.random.Generator | None
-) -> dict[str, Tensor]:
-    """Forward arguments of a whole (small) clip set: random crops/chunks with ``rng``, else centred crops."""
-    batch: dict[str, Tensor] = {}
-    for name, values in clips.inputs.items():
-        if name == "tokens":
-            batch["tokens"], batch["token_mask"] = pad_tokens(values)
-        elif name == "chunks":
-            assert chunk_frames is not None and rng is not None
-            batch["chunks"] = torch.from_numpy(np.stack([random_chunk(v, chunk_frames, rng) for v in values]))
-        else:
-            batch[name] = pad_frames([crop_frames(v, settings.max_frames, rng) for v in values])
-    return batch
 
 
 def item_scores(model: nn.Module, output: Any) -> Tensor:
@@ -485,7 +270,7 @@ def predict_scores(
             if chunks is not None:
                 batch = {"chunks": torch.from_numpy(np.stack([chunks[i] for i in rows]))}
             else:
-                batch = _batch(clips.subset(rows), settings, None, None)
+                batch = model_batch(clips.subset(rows), settings.max_frames, None, None)
             scores[rows] = item_scores(model, model(**_to(batch, device))).float().cpu().numpy()
     return index, scores
 
@@ -512,7 +297,7 @@ def training_step(
     Returns:
         the batch's loss, detached, on ``device`` (no synchronisation).
     """
-    batch = _to(_batch(batch_clips, settings, chunk_frames, rng), device)
+    batch = _to(model_batch(batch_clips, settings.max_frames, chunk_frames, rng), device)
     loss = model.loss(model(**batch), torch.as_tensor(batch_clips.labels, device=device))
     optimizer.zero_grad()
     loss.backward()
