@@ -82,3 +82,16 @@ def test_every_module_imports_only_its_stage_or_earlier_ones():
                 continue
             upward.append(f"{module} ({stage_of(module)}) imports {imported} ({stage_of(imported)})")
     assert not upward, "imports from a later stage:\n" + "\n".join(upward)
+
+
+MAX_MODULE_LINES = 600
+
+
+def test_no_module_is_over_600_lines():
+    root = _package_root()
+    long = {
+        str(path.relative_to(root)): n
+        for path in root.rglob("*.py")
+        if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES
+    }
+    assert not long, f"modules over {MAX_MODULE_LINES} lines (split them by what they do): {long}"
