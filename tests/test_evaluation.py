@@ -39,9 +39,11 @@ def test_summary_mean_std_and_ci():
     stats = summarize([0.6, 0.7, 0.8])
     assert stats["mean"] == pytest.approx(0.7)
     assert stats["std"] == pytest.approx(0.1)
-    assert 0.6 - 1e-9 <= stats["ci_low"] <= stats["mean"] <= stats["ci_high"] <= 0.8 + 1e-9
+    half_width = 4.302653 * 0.1 / 3**0.5  # t(0.975, df=2) * s / sqrt(n)
+    assert stats["ci_low"] == pytest.approx(0.7 - half_width, abs=1e-6)
+    assert stats["ci_high"] == pytest.approx(0.7 + half_width, abs=1e-6)
     single = summarize([0.5])
-    assert single["std"] == 0.0 and single["ci_low"] == single["ci_high"] == 0.5
+    assert single["std"] == 0.0 and np.isnan(single["ci_low"]) and np.isnan(single["ci_high"])
 
 
 def test_confusion_plot_is_a_png(tmp_path):

@@ -132,6 +132,10 @@ def to_markdown(table: pd.DataFrame, dataset: str, split: str) -> str:
     def pm(row: pd.Series, metric: str) -> str:
         return f"{row[f'{metric}_mean']:.3f} ± {row[f'{metric}_std']:.3f}"
 
+    def ci(row: pd.Series, metric: str) -> str:
+        low, high = row[f"{metric}_ci_low"], row[f"{metric}_ci_high"]
+        return "-" if pd.isna(low) else f"{low:.3f}-{high:.3f}"
+
     def paper(row: pd.Series, metric: str) -> str:
         value = row[f"paper_{metric}"]
         return "" if pd.isna(value) else f"{value:.3f}"
@@ -146,19 +150,20 @@ def to_markdown(table: pd.DataFrame, dataset: str, split: str) -> str:
     lines = [
         f"# {dataset}, split {split}",
         "",
-        "Test-split metrics, mean ± std over runs (seeds × partitions); level = clip, or chunk",
-        "of notes for chunk-based models (512 in MIDI-BERT, which reports chunk level).",
+        "Test-split metrics, mean ± std over runs (seeds × partitions), and the 95% Student-t",
+        "interval of the mean 4Q accuracy (none for one run); level = clip, or chunk of notes",
+        "for chunk-based models (512 in MIDI-BERT, which reports chunk level).",
         "",
-        "| model | level | source | audio | 4Q acc | paper | Δ | macro-F1 | arousal acc | paper A "
+        "| model | level | source | audio | 4Q acc | 95% CI | paper | Δ | macro-F1 | arousal acc | paper A "
         "| valence acc | paper V | seeds | runs | test items | preset | epochs (cap) | best epoch "
         "| train min | code |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for _, row in table.iterrows():
         diff = "" if pd.isna(row["diff_accuracy"]) else f"{row['diff_accuracy']:+.3f}"
         lines.append(
             f"| {row['model']} | {row['level']} | {row['source']} | {row['audio_source']} "
-            f"| {pm(row, 'accuracy')} | {paper(row, 'accuracy')} | {diff} "
+            f"| {pm(row, 'accuracy')} | {ci(row, 'accuracy')} | {paper(row, 'accuracy')} | {diff} "
             f"| {pm(row, 'macro_f1')} | {pm(row, 'arousal_accuracy')} | {paper(row, 'arousal_accuracy')} "
             f"| {pm(row, 'valence_accuracy')} | {paper(row, 'valence_accuracy')} | {row['seeds']} "
             f"| {row['n_runs']} | {row['n_test_items']} | {row['preset']} | {effort(row)} "
