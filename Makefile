@@ -48,8 +48,8 @@ $(STAMP): pyproject.toml
 	# yt-dlp needs an ffmpeg on PATH: link the binary shipped by imageio-ffmpeg.
 	ln -sf "$$($(BIN)/python -c 'import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())')" $(BIN)/ffmpeg
 	# Compile librosa's numba functions once, in one process, and publish the cache that every
-	# later process copies (merflow.numba_cache: no two processes write one cache folder).
-	$(BIN)/python -m merflow.numba_cache
+	# later process copies (merflow.core.numba_cache: no two processes write one cache folder).
+	$(BIN)/python -m merflow.core.numba_cache
 	touch $(STAMP)
 
 $(TRANSKUN_STAMP): envs/transkun.txt

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from merflow.annotation import annotate
-from merflow.inference import load_predictor
+from merflow.inference.annotation import annotate
+from merflow.inference.prediction import load_predictor
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 

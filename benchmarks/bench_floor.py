@@ -9,7 +9,7 @@ For each model at the ``paper`` and ``cpu`` sizes this measures, in the same run
   bookkeeping (embedding + one ``nn.LSTM``/``nn.GRU(bidirectional=True)`` call on the padded
   batch, attention without masks...), same batch shape, same optimiser step;
 
-on length-bucketed batches (:mod:`merflow.length_buckets`) of EMOPIA's official training
+on length-bucketed batches (:mod:`merflow.training.length_buckets`) of EMOPIA's official training
 split (767 clips; token counts from merflow's tokenizers on the mirrored MIDI, frame counts
 from the clips' durations at 43.07 frames/s). Three batches per model (shortest, median and
 longest of an epoch) fit ``t = a * positions + b * sum(len^2)`` (the second term is attention's),
@@ -46,21 +46,21 @@ import torch.nn.functional as F  # noqa: N812
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from merflow.clip_aggregation import ChunkSet
-from merflow.features.audio import AudioFeatureConfig
-from merflow.finetuning import FinetuneSettings, finetune_step
-from merflow.length_buckets import padding_fraction, training_batches
-from merflow.midi import checked_notes, read_score
 from merflow.models.baselines import LSTMAttn, ShortChunkResNet
 from merflow.models.film import MoFi, mode_one_hot
 from merflow.models.midibert import CP_VOCAB_SIZES, MidiBert, MidiBertConfig, MidiBertLM
 from merflow.models.zhao_yoshii import ZhaoYoshii
 from merflow.models.zhu import SymbolicLM, Zhu, ZhuConfig, ZhuOutput, sinusoidal_positions
-from merflow.neural_inputs import ClipSet
-from merflow.neural_training import NeuralSettings, build_model, neural_model_config, training_step
-from merflow.pretraining import mask_cp_tokens, mlm_loss, mlm_step, special_token_vocab
+from merflow.music.audio_features import AudioFeatureConfig
+from merflow.music.midi import checked_notes, read_score
 from merflow.tokenizers import midi_like, refined_midi_like
 from merflow.tokenizers.cp import MAX_LEN, PAD_WORD, encode_cp
+from merflow.training.clip_aggregation import ChunkSet
+from merflow.training.finetuning import FinetuneSettings, finetune_step
+from merflow.training.length_buckets import padding_fraction, training_batches
+from merflow.training.neural import NeuralSettings, build_model, neural_model_config, training_step
+from merflow.training.neural_inputs import ClipSet
+from merflow.training.pretraining import mask_cp_tokens, mlm_loss, mlm_step, special_token_vocab
 
 REPO = Path(__file__).resolve().parents[1]
 EMOPIA = REPO.parent / "shared" / "data" / "emopia"

@@ -5,7 +5,7 @@ Usage: python benchmarks/bench_frame_loading.py FRAMES_PARQUET [--columns mfcc,l
 Loads the given columns of a pipeline frame cache (``results/<dataset>/features/audio/
 frames.parquet``) and builds every clip's float32 matrices, the way ``train_neural`` does:
 ``pandas`` (``pd.read_parquet``, then ``np.stack`` of each cell's row arrays: what the job did
-before) and ``batches`` (:func:`merflow.io.read_matrix_table`: decoded 32 clips at a time,
+before) and ``batches`` (:func:`merflow.core.io.read_matrix_table`: decoded 32 clips at a time,
 each batch's matrices copied out; what it does now). Each way runs in its own process, so
 that its peak resident memory (``ru_maxrss``) is its own. Prints seconds, peak memory and
 the raw size of the matrices.
@@ -30,7 +30,7 @@ def load(path: str, columns: list[str], way: str) -> dict[str, float]:
     """Load ``columns`` one ``way`` and return seconds, peak RSS (GB) and raw matrix GB."""
     import pandas as pd
 
-    from merflow.io import read_matrix_table
+    from merflow.core.io import read_matrix_table
 
     started = time.perf_counter()
     if way == "pandas":

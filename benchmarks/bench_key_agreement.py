@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from merflow.key_agreement import key_agreement
+from merflow.music.key_agreement import key_agreement
 
 DEFAULT_FOLDER = Path(__file__).resolve().parents[2] / "shared/data/emopia/EMOPIA_1.0/midis"
 

@@ -16,7 +16,7 @@ import torch
 
 from merflow.models.film import MoFi, mode_one_hot
 from merflow.models.midibert import MidiBert, MidiBertConfig, MidiBertLM
-from merflow.pretraining import mask_cp_tokens, mlm_loss
+from merflow.training.pretraining import mask_cp_tokens, mlm_loss
 
 BATCH = 12
 REPEATS = 3

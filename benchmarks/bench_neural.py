@@ -5,8 +5,8 @@ Usage: python benchmarks/bench_neural.py [--preset cpu] [--clips 96] [--threads 
 
 Builds a synthetic dataset of EMOPIA's shapes (``--clips`` training clips, a quarter of that
 for validation and test; 1,024 tokens and 1,300 frames at 43 Hz per clip, every frame
-feature of :mod:`merflow.features.audio`) and times one epoch of
-:func:`merflow.neural_training.train_neural` (training, validation and test prediction) for
+feature of :mod:`merflow.music.audio_features`) and times one epoch of
+:func:`merflow.training.neural.train_neural` (training, validation and test prediction) for
 each model entry of ``config/neural_cpu.yaml``'s kinds. Prints seconds per epoch and the
 estimate for one EMOPIA epoch (767 training clips): the figures to size the CPU preset
 against the 2-hour budget of the neural table.
@@ -21,9 +21,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from merflow.features.audio import FEATURES, AudioFeatureConfig
-from merflow.neural_training import NeuralSettings, train_neural
+from merflow.music.audio_features import FEATURES, AudioFeatureConfig
 from merflow.tokenizers import midi_like, refined_midi_like, remi
+from merflow.training.neural import NeuralSettings, train_neural
 
 EMOPIA_TRAIN_CLIPS = 767
 N_TOKENS = 1024

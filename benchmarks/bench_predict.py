@@ -2,7 +2,7 @@
 
 Usage: python benchmarks/bench_predict.py RUN_DIR FILE [FILE ...] [--threads 1]
 
-Loads the run (:func:`merflow.inference.load_predictor`), labels the first file alone (it
+Loads the run (:func:`merflow.inference.prediction.load_predictor`), labels the first file alone (it
 pays for loading the AMT backend when the file is audio), then all files in one call, and
 prints the load time, the first-file time and seconds per file of the batch, with the
 files' total audio duration when they are audio.
@@ -16,7 +16,7 @@ import time
 import soundfile
 import torch
 
-from merflow.inference import load_predictor
+from merflow.inference.prediction import load_predictor
 
 
 def main() -> None:

@@ -5,10 +5,10 @@ Usage: ``python benchmarks/bench_rendering.py [--n-clips 20] [--sample-rate 2205
 Takes the first ``n`` EMOPIA clip MIDIs of the mirror (sorted by clip ID) and times, in a
 fresh temporary folder each:
 
-- :func:`merflow.rendering.render_clips` with the ``builtin`` and the ``fluidsynth``
+- :func:`merflow.acquisition.rendering.render_clips` with the ``builtin`` and the ``fluidsynth``
   backend (one thread; FluidSynth skipped with a message when it or its SoundFont is
   missing), then the same call again, which finds every wav up to date (the cache check);
-- :func:`merflow.clips.cut_song_clips` cutting the same clips out of one long "song": the
+- :func:`merflow.acquisition.clips.cut_song_clips` cutting the same clips out of one long "song": the
   builtin renders laid end to end with :data:`GAP_S` of silence between them (EMOPIA's
   songs come from YouTube, which the benchmark machine cannot reach), written as a 16-bit
   wav like a downloaded song; then again (up to date).
@@ -28,9 +28,9 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
-from merflow.clips import CLIP_SUBTYPE, cut_song_clips
-from merflow.ledger import Ledger
-from merflow.rendering import BACKENDS, DEFAULT_SOUNDFONT, FLUIDSYNTH_BINARY, render_clips
+from merflow.acquisition.clips import CLIP_SUBTYPE, cut_song_clips
+from merflow.acquisition.rendering import BACKENDS, DEFAULT_SOUNDFONT, FLUIDSYNTH_BINARY, render_clips
+from merflow.core.ledger import Ledger
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_MIRROR = REPO_ROOT.parent / "shared" / "data"

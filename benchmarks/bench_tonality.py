@@ -5,8 +5,8 @@ Usage: ``python benchmarks/bench_tonality.py [--n-pieces 200] [--seed 0]``
 Both implementations see the same random, seeded synthetic pieces (a random key, notes and
 chords drawn mostly from its scale, durations from a set of quarter lengths, played at
 120 BPM). Pieces are built before timing; music21 is timed on ``Stream.analyze(
-'key.krumhanslkessler')``, merflow on :func:`merflow.tonality.estimate_key` per piece and
-on the batched :func:`merflow.tonality.key_table` (pitch-class profiles included). The
+'key.krumhanslkessler')``, merflow on :func:`merflow.music.tonality.estimate_key` per piece and
+on the batched :func:`merflow.music.tonality.key_table` (pitch-class profiles included). The
 script also prints how often the two agree on tonic and mode.
 
 :func:`synthetic_piece`, :func:`to_notes` and :func:`to_stream` are reused by
@@ -20,8 +20,8 @@ import time
 
 import numpy as np
 
-from merflow.midi import Notes
-from merflow.tonality import estimate_key, key_table
+from merflow.music.midi import Notes
+from merflow.music.tonality import estimate_key, key_table
 
 SECONDS_PER_QUARTER = 0.5  # 120 BPM
 QUARTER_LENGTHS = (0.25, 0.5, 1.0, 1.5, 2.0)

@@ -5,8 +5,8 @@ Usage: python benchmarks/bench_training_step.py [--preset cpu] [--threads 1] [--
 
 One optimisation step = forward, the model's loss, backward and an Adam update on one batch
 of ``--batch`` synthetic clips with EMOPIA's shapes (``bench_neural.synthetic_tables``),
-cropped and padded as in training (:func:`merflow.neural_inputs.build_clip_set`). Each
-model is timed as :func:`merflow.neural_training.build_model` builds it (4-D weights in
+cropped and padded as in training (:func:`merflow.training.neural_inputs.build_clip_set`). Each
+model is timed as :func:`merflow.training.neural.build_model` builds it (4-D weights in
 channels-last layout) and converted back to PyTorch's default contiguous layout. Prints the
 median over ``--steps`` steps after two warm-up steps: the per-step figures behind the CPU
 preset's sizes (``benchmarks/README.md``).
@@ -23,8 +23,8 @@ import torch
 from bench_neural import model_tables
 
 from merflow.models.baselines import ShortChunkResNetConfig
-from merflow.neural_inputs import build_clip_set, frame_rows, model_batch
-from merflow.neural_training import NeuralSettings, build_model, neural_model_config
+from merflow.training.neural import NeuralSettings, build_model, neural_model_config
+from merflow.training.neural_inputs import build_clip_set, frame_rows, model_batch
 
 WARM_UP_STEPS = 2
 LAYOUTS = {"channels-last": torch.channels_last, "contiguous": torch.contiguous_format}

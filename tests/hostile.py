@@ -3,7 +3,7 @@
 Nothing here is a stored fixture: every MIDI file is written with mido (or as raw bytes),
 every audio file with soundfile (or as raw bytes), and downloads are served by a loopback
 HTTP server (127.0.0.1) in a thread. Each case knows its expected outcome: the
-:class:`~merflow.errors.InputError` reason it must raise, or the answer it must give.
+:class:`~merflow.core.errors.InputError` reason it must raise, or the answer it must give.
 """
 
 from __future__ import annotations
@@ -268,9 +268,9 @@ class AudioCase:
     Attributes:
         name: case and clip identifier; the file is ``<name>.wav``.
         build: writes the file at the given path (or leaves it absent).
-        features: reason expected from :func:`merflow.features.audio.load_audio` (None: accepted).
+        features: reason expected from :func:`merflow.music.audio_features.load_audio` (None: accepted).
         transcribe: reason expected from the basic-pitch backend (None: notes found).
-        cut: reason expected from :func:`merflow.clips.cut_song_clips` (None: clips cut).
+        cut: reason expected from :func:`merflow.acquisition.clips.cut_song_clips` (None: clips cut).
         sample_rate, channels: of a readable file, Hz and count.
         pitch: the most frequent pitch basic-pitch must find (None: not checked).
     """

@@ -17,9 +17,9 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from merflow.acquisition import ACQUIRE_REASONS, acquire_songs, download_song, is_cached, is_verified
-from merflow.errors import InputError
-from merflow.ledger import Ledger
+from merflow.acquisition.download import ACQUIRE_REASONS, acquire_songs, download_song, is_cached, is_verified
+from merflow.core.errors import InputError
+from merflow.core.ledger import Ledger
 
 SOURCE_SR = 44100
 TARGET_SR = 22050
@@ -115,7 +115,7 @@ def assert_good_wav(path: Path) -> None:
 
 def test_file_url_download(source_wav: Path, tmp_path: Path, caplog, capsys) -> None:
     out = tmp_path / "songs" / "s1.wav"
-    with caplog.at_level(logging.DEBUG, logger="merflow.acquisition"):
+    with caplog.at_level(logging.DEBUG, logger="merflow.acquisition.download"):
         assert download_song("s1", source_wav.as_uri(), out, TARGET_SR) == out
     assert_good_wav(out)
     assert sorted(p.name for p in out.parent.iterdir()) == ["s1.wav"]  # no temp folder left
@@ -184,7 +184,10 @@ def test_http_failures(
 ) -> None:
     out = tmp_path / "s.wav"
     before = server.hits[route]
-    with caplog.at_level(logging.INFO, logger="merflow.acquisition"), pytest.raises(InputError) as info:
+    with (
+        caplog.at_level(logging.INFO, logger="merflow.acquisition.download"),
+        pytest.raises(InputError) as info,
+    ):
         download_song("s", server.url + route, out, TARGET_SR, **FAST)
     err = info.value
     assert (err.item, err.reason, err.path) == ("s", reason, server.url + route)

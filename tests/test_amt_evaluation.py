@@ -3,15 +3,15 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from merflow.amt_evaluation import (
+from merflow.core.ledger import Ledger
+from merflow.music.midi import Notes, write_notes
+from merflow.transcription.evaluation import (
     evaluate_backend,
     note_scores,
     plot_f1,
     plot_f1_vs_accuracy,
     summarize_backends,
 )
-from merflow.ledger import Ledger
-from merflow.midi import Notes, write_notes
 
 SCALE = Notes.from_arrays([0.0, 0.5, 1.0, 1.5], [0.5, 1.0, 1.5, 2.0], [60, 62, 64, 65], [80] * 4)
 

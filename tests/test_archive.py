@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from merflow.core.errors import InputError
 from merflow.datasets import emopia, vgmidi
 from merflow.datasets.archive import obtain_dataset, parse_checksum
-from merflow.errors import InputError
 
 MARKERS = ("data.csv", "phrases/a.mid")
 FILES = {"toy/data.csv": "id,label\n1,Q1\n", "toy/phrases/a.mid": "not really midi", "toy/README": "hi\n"}

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from merflow.errors import InputError
-from merflow.features.audio import (
+from merflow.core.errors import InputError
+from merflow.music.audio_features import (
     FEATURES,
     AudioFeatureConfig,
     audio_stat_names,

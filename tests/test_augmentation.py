@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 import symusic
 
-from merflow.augmentation import (
+from merflow.music.midi import Notes
+from merflow.music.tonality import KEY_NAMES, estimate_key
+from merflow.training.augmentation import (
     CP_RANGE,
     DEFAULT_SHIFTS,
     PIANO_RANGE,
@@ -15,8 +17,6 @@ from merflow.augmentation import (
     transpositions,
     valid_shifts,
 )
-from merflow.midi import Notes
-from merflow.tonality import KEY_NAMES, estimate_key
 
 
 def piece(chords, beat: float = 0.5) -> Notes:

@@ -3,8 +3,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from merflow.beat_grid import TICKS_PER_BEAT, beat_aligned_score, estimate_beats, write_beat_aligned
-from merflow.midi import Notes, read_notes, score_to_notes
+from merflow.music.midi import Notes, read_notes, score_to_notes
+from merflow.transcription.beat_grid import (
+    TICKS_PER_BEAT,
+    beat_aligned_score,
+    estimate_beats,
+    write_beat_aligned,
+)
 
 BPM = 100.0
 PERIOD = 60.0 / BPM
@@ -56,7 +61,7 @@ def test_a_single_note_gets_a_default_grid():
 
 
 def test_very_long_pieces_get_a_constant_grid_without_tracking():
-    from merflow.beat_grid import MAX_TRACKED_SECONDS
+    from merflow.transcription.beat_grid import MAX_TRACKED_SECONDS
 
     onset = np.arange(0, 2 * MAX_TRACKED_SECONDS, PERIOD)
     notes = Notes.from_arrays(onset, onset + 0.2, np.full(len(onset), 60), np.full(len(onset), 80))

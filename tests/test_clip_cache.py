@@ -7,11 +7,11 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
-from merflow.clip_cache import ClipCache
+from merflow.acquisition.clip_cache import ClipCache
+from merflow.core.ledger import Ledger
 from merflow.features import caches
-from merflow.features.audio import AudioFeatureConfig
-from merflow.ledger import Ledger
-from merflow.midi import Notes, write_notes
+from merflow.music.audio_features import AudioFeatureConfig
+from merflow.music.midi import Notes, write_notes
 
 
 def touch_later(path) -> None:

@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from merflow.clips import END_TOLERANCE_S, cut_clip, cut_song_clips, to_sample
-from merflow.errors import InputError
-from merflow.ledger import Ledger
+from merflow.acquisition.clips import END_TOLERANCE_S, cut_clip, cut_song_clips, to_sample
+from merflow.core.errors import InputError
+from merflow.core.ledger import Ledger
 
 SR = 22050
 SONG_S = 6.0
@@ -101,7 +101,7 @@ def test_cut_song_clips_writes_exact_pcm(song_wav: Path, tmp_path: Path, monkeyp
     def no_read(*args: object, **kwargs: object) -> None:
         raise AssertionError("song read although every clip exists")
 
-    monkeypatch.setattr("merflow.clips.sf.read", no_read)
+    monkeypatch.setattr("merflow.acquisition.clips.sf.read", no_read)
     assert cut_song_clips("s", song_wav, clip_table(), out_dir, Ledger("clips", "test")) == paths
 
 
@@ -134,7 +134,7 @@ def test_missing_song_records_every_clip(tmp_path: Path) -> None:
 
 
 def test_dataset_clips_of_a_failed_song_are_listed_in_the_ledger(song_wav: Path, tmp_path: Path) -> None:
-    from merflow.clips import cut_dataset_clips
+    from merflow.acquisition.clips import cut_dataset_clips
 
     manifest = clip_table().assign(split="train")
     downloads = pd.DataFrame(

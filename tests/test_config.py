@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from merflow.config import SCHEMA_PATH, config_hash, load_config
+from merflow.core.config import SCHEMA_PATH, config_hash, load_config
 
 
 def test_defaults_fill_every_section():
@@ -76,7 +76,7 @@ def test_faithful_cpu_deviates_from_faithful_only_by_epoch_caps(repo_root):
 
 
 def test_validation_is_remembered_exactly_per_config_and_schema(tmp_path, monkeypatch, repo_root):
-    from merflow import config as config_module
+    from merflow.core import config as config_module
 
     raw = yaml.safe_load((repo_root / "config" / "symbolic.yaml").read_text())
     fresh = config_module.validate_config(raw)

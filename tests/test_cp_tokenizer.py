@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import symusic
 
-from merflow.errors import InputError
+from merflow.core.errors import InputError
 from merflow.tokenizers.cp import (
     BAR,
     BAR_CONTINUE,

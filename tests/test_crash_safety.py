@@ -25,8 +25,8 @@ import pytest
 from hostile import temporaries
 from pipeline_runner import prepare_workdir, run_snakemake, small_demo_config, snakemake_command
 
-from merflow.io import FILE_MODE, stale_temporaries, write_text
-from merflow.ledger import LEDGER_COLUMNS
+from merflow.core.io import FILE_MODE, stale_temporaries, write_text
+from merflow.core.ledger import LEDGER_COLUMNS
 
 # ---------------------------------------------------------------------------------------------
 # (a) kill -9 in the middle of a Snakemake run, then resume
@@ -136,7 +136,7 @@ def test_atomic_write_killed_midway_leaves_no_output_and_the_next_write_cleans_u
     target = tmp_path / "out" / "table.parquet"
     writer = (
         "import sys, time\n"
-        "from merflow.io import atomic_path\n"
+        "from merflow.core.io import atomic_path\n"
         "with atomic_path(sys.argv[1]) as tmp:\n"
         "    tmp.write_bytes(b'PAR1 half a table')\n"
         "    print('writing', flush=True)\n"
@@ -193,7 +193,7 @@ def write_record(root: Path, k: int) -> Path:
 
 def _log_one(db: str, artifacts: str, metrics: str, barrier, results) -> None:
     """Worker: wait for the others, then log one run."""
-    from merflow.tracking import RunRecord, log_runs
+    from merflow.evaluation.tracking import RunRecord, log_runs
 
     barrier.wait(timeout=120)
     try:
@@ -212,13 +212,13 @@ def store_runs(db: Path) -> list:
 
 
 def test_eight_concurrent_writers_lose_no_run(tmp_path: Path) -> None:
-    from merflow.tracking import RunRecord, init_store, log_runs
+    from merflow.evaluation.tracking import RunRecord, init_store, log_runs
 
     db, artifacts = tmp_path / "mlflow" / "mlflow.db", tmp_path / "mlflow" / "artifacts"
     init_store(db)
     records = [write_record(tmp_path, k) for k in range(N_WRITERS)]
     context = multiprocessing.get_context("forkserver")  # fresh processes, mlflow imported once
-    context.set_forkserver_preload(["mlflow.tracking", "mlflow.entities", "merflow.tracking"])
+    context.set_forkserver_preload(["mlflow.tracking", "mlflow.entities", "merflow.evaluation.tracking"])
     barrier, results = context.Barrier(N_WRITERS), context.Queue()
     workers = [
         context.Process(target=_log_one, args=(str(db), str(artifacts), str(path), barrier, results))
@@ -248,7 +248,7 @@ def test_eight_concurrent_writers_lose_no_run(tmp_path: Path) -> None:
 def test_run_half_logged_by_a_killed_writer_is_replaced(tmp_path: Path) -> None:
     from mlflow.tracking import MlflowClient
 
-    from merflow.tracking import RunRecord, content_hash, init_store, log_runs, tracking_uri
+    from merflow.evaluation.tracking import RunRecord, content_hash, init_store, log_runs, tracking_uri
 
     db, artifacts = tmp_path / "mlflow.db", tmp_path / "artifacts"
     init_store(db)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from merflow.core.errors import InputError
 from merflow.datasets.emopia import (
     EXTRA_COLUMNS,
     RELEASE_DIR,
@@ -20,7 +21,6 @@ from merflow.datasets.emopia import (
     parse_tagging_lines,
 )
 from merflow.datasets.manifest import CLIP_COLUMNS, validate_manifest
-from merflow.errors import InputError
 
 pytestmark = pytest.mark.needs_shared_data
 

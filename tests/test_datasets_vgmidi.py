@@ -9,7 +9,7 @@ import pytest
 
 from merflow.datasets.manifest import CLIP_COLUMNS, validate_manifest
 from merflow.datasets.vgmidi import EXTRA_COLUMNS, LABEL_FILE, build_vgmidi_manifest
-from merflow.midi import read_notes
+from merflow.music.midi import read_notes
 
 pytestmark = pytest.mark.needs_shared_data
 

@@ -9,6 +9,8 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
+from merflow.core.io import read_parquet_metadata
+from merflow.core.labels import QUADRANTS
 from merflow.datasets.demo import (
     SONG_TAIL_S,
     clip_notes,
@@ -19,9 +21,7 @@ from merflow.datasets.demo import (
     split_counts,
 )
 from merflow.datasets.manifest import CLIP_COLUMNS, read_manifest
-from merflow.io import read_parquet_metadata
-from merflow.labels import QUADRANTS
-from merflow.midi import Notes, read_notes
+from merflow.music.midi import Notes, read_notes
 
 SMALL = {"n_songs": 12, "clips_per_song": 2, "clip_s": 3.0, "gap_s": 1.0, "sample_rate": 8000}
 TICK_TOLERANCE_S = 5e-3  # MIDI tick rounding at the slowest tempo is about 2 ms

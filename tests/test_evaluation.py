@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from merflow.evaluation import classification_metrics, plot_confusion, summarize
+from merflow.evaluation.metrics import classification_metrics, plot_confusion, summarize
 
 
 def test_perfect_predictions():
@@ -52,7 +52,7 @@ def test_confusion_plot_is_a_png(tmp_path):
 
 
 def test_mcnemar_known_answer():
-    from merflow.evaluation import mcnemar_test
+    from merflow.evaluation.metrics import mcnemar_test
 
     y = np.array([1] * 20)
     a = np.array([1] * 15 + [2] * 5)  # 15 right

@@ -5,8 +5,11 @@ import pytest
 import torch
 from toy_cp import TINY, toy_dataset
 
-from merflow.clip_aggregation import accuracy, clip_logits, prediction_tables
-from merflow.finetuning import (
+from merflow.models.film import MoFi, mode_one_hot
+from merflow.models.midibert import MidiBert, valid_note_mask
+from merflow.tokenizers.cp import N_PITCHES, PITCH, chunk_cp
+from merflow.training.clip_aggregation import accuracy, clip_logits, prediction_tables
+from merflow.training.finetuning import (
     FinetuneSettings,
     build_chunks,
     finetune,
@@ -14,9 +17,6 @@ from merflow.finetuning import (
     transpose_chunks,
     trimmed,
 )
-from merflow.models.film import MoFi, mode_one_hot
-from merflow.models.midibert import MidiBert, valid_note_mask
-from merflow.tokenizers.cp import N_PITCHES, PITCH, chunk_cp
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -62,7 +62,7 @@ def test_finetuning_learns_and_predictions_are_probabilities():
     settings = FinetuneSettings(epochs=25, patience=25, batch_size=8, lr=2e-3)
     history = finetune(model, chunks, chunks, settings, torch.device("cpu"), torch.Generator().manual_seed(0))
     assert history["train_loss"][-1] < 0.5 * history["train_loss"][0]
-    from merflow.finetuning import predict_logits
+    from merflow.training.finetuning import predict_logits
 
     logits = predict_logits(model, chunks, torch.device("cpu"), 8)
     assert accuracy(chunks, logits)[1] >= 0.75

@@ -33,15 +33,15 @@ from hostile import (
     tone,
 )
 
-from merflow.acquisition import acquire_songs, download_song
-from merflow.clips import cut_song_clips, to_sample
-from merflow.errors import InputError
-from merflow.features.audio import AudioFeatureConfig, audio_stat_names, frame_features, load_audio
+from merflow.acquisition.clips import cut_song_clips, to_sample
+from merflow.acquisition.download import acquire_songs, download_song
+from merflow.core.errors import InputError
+from merflow.core.io import write_parquet
+from merflow.core.ledger import LEDGER_COLUMNS, Ledger
 from merflow.features.caches import audio_cache_metadata, audio_caches, symbolic_caches
-from merflow.features.symbolic import SYMBOLIC_FEATURE_NAMES
-from merflow.io import write_parquet
-from merflow.ledger import LEDGER_COLUMNS, Ledger
-from merflow.midi import read_notes
+from merflow.music.audio_features import AudioFeatureConfig, audio_stat_names, frame_features, load_audio
+from merflow.music.midi import read_notes
+from merflow.music.symbolic_features import SYMBOLIC_FEATURE_NAMES
 from merflow.tokenizers.midi_like import VOCAB_SIZE
 from merflow.transcription import CACHED, FAILED, TRANSCRIBED, get_transcriber, transcribe_clips
 

@@ -1,4 +1,4 @@
-"""Tests of merflow.inference and the ``merflow predict`` / ``merflow annotate`` commands.
+"""Tests of merflow.inference.prediction and the ``merflow predict`` / ``merflow annotate`` commands.
 
 A small demo dataset (12 songs, 3 short clips each) is composed, its features computed with
 the library, and two runs are trained and evaluated by the pipeline's own scripts
@@ -22,16 +22,17 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from merflow import inference
-from merflow.annotation import ANNOTATION_COLUMNS, ledger_path_for
+from merflow.acquisition.clips import CLIP_SUBTYPE
+from merflow.acquisition.rendering import BUILTIN, render_as_clip, render_clips
 from merflow.cli import main
-from merflow.clips import CLIP_SUBTYPE
+from merflow.core.errors import InputError
+from merflow.core.io import read_json, read_parquet_metadata, write_json, write_parquet
+from merflow.core.ledger import Ledger
 from merflow.datasets.demo import generate_demo
-from merflow.errors import InputError
-from merflow.features.audio import AudioFeatureConfig, audio_statistics, frame_features, load_audio
 from merflow.features.caches import audio_cache_metadata
-from merflow.features.symbolic import symbolic_statistics_table
-from merflow.inference import (
+from merflow.inference import prediction as inference
+from merflow.inference.annotation import ANNOTATION_COLUMNS, ledger_path_for
+from merflow.inference.prediction import (
     FROM_CACHE,
     FROM_DEFAULTS,
     FROM_TRAINING,
@@ -40,13 +41,12 @@ from merflow.inference import (
     _renderer,
     load_predictor,
 )
-from merflow.io import read_json, read_parquet_metadata, write_json, write_parquet
-from merflow.ledger import Ledger
-from merflow.midi import read_notes
-from merflow.rendering import BUILTIN, render_as_clip, render_clips
-from merflow.runs import RunError, find_run
-from merflow.tonality import estimate_key
-from merflow.training import PROB_COLUMNS
+from merflow.inference.runs import RunError, find_run
+from merflow.music.audio_features import AudioFeatureConfig, audio_statistics, frame_features, load_audio
+from merflow.music.midi import read_notes
+from merflow.music.symbolic_features import symbolic_statistics_table
+from merflow.music.tonality import estimate_key
+from merflow.training.classical import PROB_COLUMNS
 
 DATASET = "tiny"
 N_SONGS = 12
@@ -75,7 +75,7 @@ def _run_pipeline_script(script: Path, **fields: object) -> None:
     named = {k: _NamedList(**v) if isinstance(v, dict) else v for k, v in fields.items()}
     snakemake = SimpleNamespace(log=["unused.log"], **named)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("merflow.logs.setup_logging", lambda *args, **kwargs: None)  # keep pytest's stderr
+        patch.setattr("merflow.core.logs.setup_logging", lambda *args, **kwargs: None)  # keep pytest's stderr
         runpy.run_path(str(script), init_globals={"snakemake": snakemake}, run_name="__main__")
 
 
@@ -298,7 +298,7 @@ def test_annotate_writes_rows_and_ledger_then_resumes(trained, tmp_path, monkeyp
 
 def test_annotate_with_workers_and_shards_gives_the_single_process_table(trained, tmp_path):
     """Two worker processes, or three shards gathered, annotate each file once, as one process does."""
-    from merflow.annotation import annotate, gather, shard_of
+    from merflow.inference.annotation import annotate, gather, shard_of
 
     folder = tmp_path / "music"
     folder.mkdir()
@@ -450,7 +450,7 @@ def test_midi_input_is_rendered_by_the_renderer_of_the_runs_clips(tmp_path, monk
     assert _renderer(run_dir) == ("fluidsynth", FROM_CACHE)
     problem = ("missing_program", "fluidsynth is not on PATH")
     monkeypatch.setattr(inference, "backend_problem", lambda backend, soundfont: problem)
-    with caplog.at_level("WARNING", logger="merflow.inference"):
+    with caplog.at_level("WARNING", logger="merflow.inference.prediction"):
         assert _renderer(run_dir) == (BUILTIN, FROM_DEFAULTS)  # unusable here: builtin, said so
     assert "fluidsynth is not on PATH" in caplog.text
     write_parquet(table, clips, {"audio_source": "render", "renderer": "mystery"})

@@ -5,8 +5,8 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from merflow.errors import InputError
-from merflow.io import (
+from merflow.core.errors import InputError
+from merflow.core.io import (
     atomic_path,
     matrix_list_array,
     matrix_list_views,
@@ -16,7 +16,7 @@ from merflow.io import (
     write_json,
     write_parquet,
 )
-from merflow.ledger import LEDGER_COLUMNS, Ledger, merge_ledgers
+from merflow.core.ledger import LEDGER_COLUMNS, Ledger, merge_ledgers
 
 
 def test_atomic_path_leaves_nothing_on_error(tmp_path):
@@ -71,7 +71,7 @@ def test_matrix_list_array_round_trips_through_parquet(tmp_path) -> None:
     import numpy as np
     import pyarrow as pa
 
-    from merflow.io import matrix_list_array
+    from merflow.core.io import matrix_list_array
 
     matrices = [np.arange(6, dtype=np.float32).reshape(2, 3), np.ones((3, 1), np.float32), np.zeros((1, 4))]
     table = pa.table({"clip_id": ["a", "b", "c"], "m": matrix_list_array(matrices)})

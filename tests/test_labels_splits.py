@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from merflow.labels import arousal_of, quadrant_of, valence_of
-from merflow.splits import split_for_part
+from merflow.core.labels import arousal_of, quadrant_of, valence_of
+from merflow.datasets.splits import split_for_part
 
 
 def test_quadrant_bits_follow_russell():

@@ -1,64 +1,51 @@
-"""The package's modules form layers that follow the data: a module imports only from its own
-stage or the stages before it (what :mod:`merflow.provenance` finds in its source). The stages
-are listed here, module by module, until the folders of ``src/merflow`` show them."""
+"""The package's folders are the pipeline's stages, in data-flow order, and a module imports
+only from its own stage or the stages before it (what :mod:`merflow.core.provenance` finds in
+its source). No module is longer than 600 lines."""
 
 from __future__ import annotations
 
-from merflow.provenance import _direct_imports, _package_root
+from merflow.core.provenance import _direct_imports, _package_root
 
-#: Stages in data-flow order; a module's stage is the first whose prefixes match its name.
-STAGES: dict[str, tuple[str, ...]] = {
-    "core": (
-        "merflow.errors",
-        "merflow.io",
-        "merflow.logs",
-        "merflow.config",
-        "merflow.provenance",
-        "merflow.ledger",
-        "merflow.labels",
-        "merflow.numba_cache",
-        "merflow.plots",
-    ),
-    # notes and audio signals: reading, key, tempo, frame features (the transcription backends
-    # read audio with merflow.features.audio, the beat grid takes its tempo from the notes)
-    "music": (
-        "merflow.midi",
-        "merflow.tonality",
-        "merflow.key_agreement",
-        "merflow.synth",
-        "merflow.features.symbolic",
-        "merflow.features.audio",
-        "merflow.beat_grid",
-    ),
-    "datasets": ("merflow.datasets", "merflow.splits", "merflow.sources"),
-    "acquisition": ("merflow.acquisition", "merflow.clips", "merflow.clip_cache", "merflow.rendering"),
-    "transcription": ("merflow.transcription", "merflow.amt_evaluation"),
-    "tokenizers": ("merflow.tokenizers",),
-    "features": ("merflow.features", "merflow.augmentation"),
-    "models": ("merflow.models",),
-    "training": (
-        "merflow.torch_utils",
-        "merflow.length_buckets",
-        "merflow.training",
-        "merflow.clip_aggregation",
-        "merflow.neural_inputs",
-        "merflow.neural_training",
-        "merflow.finetuning",
-        "merflow.pretraining",
-        "merflow.probing",
-    ),
-    "evaluation": ("merflow.evaluation", "merflow.results", "merflow.tracking", "merflow.learning_curves"),
-    "inference": ("merflow.runs", "merflow.inference", "merflow.neural_inference", "merflow.annotation"),
-    "tools": ("merflow.cli", "merflow.docs", "merflow.numba_warmup"),
+#: Stages in data-flow order: the subpackages of ``merflow``. Notes and audio signals
+#: (``music``) come before datasets because every later stage reads them; the transcription
+#: backends read audio with ``merflow.music.audio_features``.
+ORDER = [
+    "core",
+    "music",
+    "datasets",
+    "acquisition",
+    "transcription",
+    "tokenizers",
+    "features",
+    "models",
+    "training",
+    "evaluation",
+    "inference",
+]
+#: Modules at the top of the package: the package itself and the tools on top of every stage.
+TOP_LEVEL = {
+    "merflow": "core",
+    "merflow.cli": "tools",
+    "merflow.docs": "tools",
+    "merflow.numba_warmup": "tools",
 }
-ORDER = list(STAGES)
+STAGE_ORDER = [*ORDER, "tools"]
 
 
 def stage_of(module: str) -> str:
-    for stage, prefixes in STAGES.items():
-        if any(module == p or module.startswith(p + ".") for p in prefixes):
-            return stage
-    raise AssertionError(f"{module} belongs to no stage: add it to STAGES")
+    if module in TOP_LEVEL:
+        return TOP_LEVEL[module]
+    stage = module.split(".")[1]
+    assert stage in ORDER, f"{module} is in no stage folder: top-level modules are {sorted(TOP_LEVEL)}"
+    return stage
+
+
+def test_the_folders_are_the_stages():
+    root = _package_root()
+    folders = sorted(p.name for p in root.iterdir() if (p / "__init__.py").exists())
+    assert folders == sorted(ORDER)
+    top = sorted("merflow." + p.stem for p in root.glob("*.py") if p.stem != "__init__")
+    assert top == sorted(m for m in TOP_LEVEL if m != "merflow")
 
 
 def all_modules() -> list[str]:
@@ -76,9 +63,9 @@ def all_modules() -> list[str]:
 def test_every_module_imports_only_its_stage_or_earlier_ones():
     upward = []
     for module in all_modules():
-        here = ORDER.index(stage_of(module))
+        here = STAGE_ORDER.index(stage_of(module))
         for imported in _direct_imports(module):
-            if imported == "merflow" or ORDER.index(stage_of(imported)) <= here:
+            if STAGE_ORDER.index(stage_of(imported)) <= here:
                 continue
             upward.append(f"{module} ({stage_of(module)}) imports {imported} ({stage_of(imported)})")
     assert not upward, "imports from a later stage:\n" + "\n".join(upward)

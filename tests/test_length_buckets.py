@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from merflow.length_buckets import evaluation_batches, padding_fraction, training_batches
+from merflow.training.length_buckets import evaluation_batches, padding_fraction, training_batches
 
 # A spread like EMOPIA's MIDI-like token counts (median ~950, long tail).
 LENGTHS = np.random.default_rng(0).lognormal(mean=6.85, sigma=0.5, size=767).astype(int) + 1

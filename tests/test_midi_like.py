@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from merflow.midi import Notes
+from merflow.music.midi import Notes
 from merflow.tokenizers.midi_like import (
     NOTE_OFF_OFFSET,
     NOTE_ON_OFFSET,

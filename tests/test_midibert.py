@@ -22,7 +22,7 @@ from merflow.models.midibert import (
     RelativeSelfAttention,
     relative_distance_index,
 )
-from merflow.pretraining import mask_cp_tokens, mlm_loss
+from merflow.training.pretraining import mask_cp_tokens, mlm_loss
 
 PAPER_PARAMETERS = 111_100_160
 CPU_PARAMETERS = 3_729_408
@@ -393,7 +393,7 @@ def test_one_batch_overfit_drives_loss_down() -> None:
 
 def test_pretraining_resumes_exactly_after_a_stop(tmp_path):
     from merflow.models.midibert import MidiBertLM
-    from merflow.pretraining import PretrainSettings, pretrain_mlm
+    from merflow.training.pretraining import PretrainSettings, pretrain_mlm
 
     config = MidiBertConfig.preset(
         "cpu", num_layers=1, num_heads=2, hidden_size=32, intermediate_size=64, max_len=32

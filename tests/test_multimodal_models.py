@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812 (the PyTorch convention)
 from torch import Tensor, nn
 
-from merflow.labels import arousal_of, valence_of
+from merflow.core.labels import arousal_of, valence_of
 from merflow.models.baselines import (
     LSTMAttn,
     LSTMAttnConfig,
@@ -445,8 +445,8 @@ def test_paper_presets_build_and_run_forward():
 
 def test_zhu_symbolic_pretraining_learns_and_loads_into_zhu(tmp_path):
     from merflow.models.zhu import SymbolicLM
-    from merflow.pretraining import PretrainSettings, pretrain_mlm, special_token_vocab
     from merflow.tokenizers.chunks import chunk_rows
+    from merflow.training.pretraining import PretrainSettings, pretrain_mlm, special_token_vocab
 
     vocab = special_token_vocab(ZHU_VOCAB)
     assert vocab == (ZHU_VOCAB + 2,)

@@ -1,4 +1,5 @@
-"""``merflow predict`` with neural and MoFi runs (merflow.neural_inference through merflow.inference).
+"""``merflow predict`` with neural and MoFi runs (merflow.inference.neural, called by
+merflow.inference.prediction).
 
 Known answers: a Zhao & Yoshii run (MIDI-like tokens + chroma and MFCC frames), a REMI
 LSTM-Attn run and a MoFi run (CP tokens + the key's mode, FiLM, 16-note chunks, from a
@@ -30,17 +31,17 @@ from test_inference import (
 )
 from test_neural_pipeline import MODELS as PIPELINE_MODELS
 
-from merflow.annotation import ledger_path_for
 from merflow.cli import main
-from merflow.features.audio import FEATURES, AudioFeatureConfig, frame_features
+from merflow.core.io import read_json, write_json, write_parquet
+from merflow.core.ledger import Ledger
 from merflow.features.caches import audio_cache_metadata, frame_table, symbolic_caches
-from merflow.inference import FROM_CACHE, FROM_TRAINING, load_predictor
-from merflow.io import read_json, write_json, write_parquet
-from merflow.ledger import Ledger
+from merflow.inference.annotation import ledger_path_for
+from merflow.inference.prediction import FROM_CACHE, FROM_TRAINING, load_predictor
+from merflow.inference.runs import RunError, find_run
 from merflow.models.midibert import MidiBert, MidiBertConfig
-from merflow.runs import RunError, find_run
-from merflow.torch_utils import save_checkpoint
-from merflow.training import PROB_COLUMNS
+from merflow.music.audio_features import FEATURES, AudioFeatureConfig, frame_features
+from merflow.training.classical import PROB_COLUMNS
+from merflow.training.torch_utils import save_checkpoint
 
 NEURAL = {"epochs": 1, "patience": 1, "batch_size": 8, "lr": 1e-3, "max_tokens": 48, "max_frames": 64}
 MODELS = {name: PIPELINE_MODELS[name] for name in ("zhao_yoshii", "lstm_attn_remi")}

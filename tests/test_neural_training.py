@@ -7,21 +7,13 @@ import pandas as pd
 import pytest
 import torch
 
-from merflow.config import input_source, neural_input_tables, uses_audio
-from merflow.features.audio import FEATURES, AudioFeatureConfig
+from merflow.core.config import input_source, neural_input_tables, uses_audio
+from merflow.core.io import read_matrix_table, write_parquet
 from merflow.features.caches import frame_table
-from merflow.io import read_matrix_table, write_parquet
 from merflow.models import zhao_yoshii, zhu
-from merflow.neural_inputs import (
-    MissingFeatureError,
-    build_clip_set,
-    crop_frames,
-    model_batch,
-    pad_frames,
-    pad_tokens,
-    required_inputs,
-)
-from merflow.neural_training import (
+from merflow.music.audio_features import FEATURES, AudioFeatureConfig
+from merflow.training.classical import PROB_COLUMNS
+from merflow.training.neural import (
     NeuralSettings,
     batching_lengths,
     build_model,
@@ -30,7 +22,15 @@ from merflow.neural_training import (
     neural_model_config,
     train_neural,
 )
-from merflow.training import PROB_COLUMNS
+from merflow.training.neural_inputs import (
+    MissingFeatureError,
+    build_clip_set,
+    crop_frames,
+    model_batch,
+    pad_frames,
+    pad_tokens,
+    required_inputs,
+)
 
 CPU = torch.device("cpu")
 N_FRAMES = 40
@@ -287,8 +287,8 @@ def test_lstm_attn_padding_entry_selects_emopia_cls_form_and_its_shuffled_batche
 
 @pytest.mark.parametrize("name", ["short_chunk_resnet", "zhu"])  # random chunks; dropout
 def test_a_training_killed_mid_epoch_resumes_to_the_uninterrupted_result(name, tmp_path, monkeypatch):
-    from merflow import neural_training
-    from merflow.torch_utils import load_checkpoint
+    from merflow.training import neural as neural_training
+    from merflow.training.torch_utils import load_checkpoint
 
     manifest, inputs = toy_tables(2)
     schedule = {"restart_epochs": 2, "weight_decay": 1e-4}  # EMOPIA_cls's optimiser, restarts every 2

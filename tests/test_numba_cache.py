@@ -1,4 +1,4 @@
-"""numba's compiled cache (merflow.numba_cache): one writer per folder, repaired when corrupt.
+"""numba's compiled cache (merflow.core.numba_cache): one writer per folder, repaired when corrupt.
 
 The slow test runs the pattern of shared/findings/numba-cache-race.sh (which crashed 10 of 18
 processes under load before the fix) through merflow's own entry points: processes that
@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from merflow import numba_cache
-from merflow.numba_cache import MANIFEST, OWNER_ENV, ROOT_ENV, cache_key, snapshot_problem
+from merflow.core import numba_cache
+from merflow.core.numba_cache import MANIFEST, OWNER_ENV, ROOT_ENV, cache_key, snapshot_problem
 
 TRIALS = 20
 PROCESSES = 3
@@ -32,10 +32,10 @@ JOB = textwrap.dedent(
     """
     import os, sys
     import numpy as np, soundfile
-    from merflow.beat_grid import estimate_beats
-    from merflow.errors import InputError
-    from merflow.features.audio import AudioFeatureConfig, frame_features
-    from merflow.midi import Notes
+    from merflow.transcription.beat_grid import estimate_beats
+    from merflow.core.errors import InputError
+    from merflow.music.audio_features import AudioFeatureConfig, frame_features
+    from merflow.music.midi import Notes
     from merflow.transcription.basic_pitch import BasicPitchTranscriber
     import librosa
 

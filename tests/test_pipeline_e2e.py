@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from pipeline_runner import dry_run_with, prepare_workdir, run_snakemake
 
-from merflow.training import PROB_COLUMNS
+from merflow.training.classical import PROB_COLUMNS
 
 MODELS = ["audio_lr", "symbolic_lr", "symbolic_lr_oracle"]
 CONFIG = {

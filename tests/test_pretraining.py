@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import symusic
 
+from merflow.core.ledger import Ledger
 from merflow.datasets.pretraining import (
     DEFAULT_CORPORA,
     DROPPED_COLUMNS,
@@ -23,8 +24,7 @@ from merflow.datasets.pretraining import (
     exclusion_from_manifests,
     ngram_fingerprint,
 )
-from merflow.ledger import Ledger
-from merflow.midi import Notes, read_notes, read_score, write_notes
+from merflow.music.midi import Notes, read_notes, read_score, write_notes
 
 GRID_S = 0.125  # toy onsets lie on this grid: whole ticks at 480 and 960 tpq (120 BPM)
 TEST_SONG = "Xy3_kQ9-abc"  # a YouTube-like song ID

@@ -4,9 +4,9 @@ import pytest
 import torch
 from toy_cp import TINY, toy_dataset
 
-from merflow.finetuning import FinetuneSettings, build_chunks
 from merflow.models.midibert import MidiBert
-from merflow.probing import LayerProbe, plot_probing, probe_layers
+from merflow.training.finetuning import FinetuneSettings, build_chunks
+from merflow.training.probing import LayerProbe, plot_probing, probe_layers
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -18,7 +18,7 @@ def test_probe_trains_the_head_only():
     probe = LayerProbe(encoder, layer=1)
     tokens, minor, quadrant = toy_dataset(8)
     chunks = build_chunks(tokens, minor, quadrant, max_len=32)
-    from merflow.finetuning import finetune
+    from merflow.training.finetuning import finetune
 
     finetune(
         probe,

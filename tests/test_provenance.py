@@ -2,22 +2,29 @@ from __future__ import annotations
 
 import pytest
 
-from merflow.provenance import code_version, file_sha256, module_closure
+from merflow.core.provenance import code_version, file_sha256, module_closure
 
 
 def test_closure_follows_merflow_imports_only():
-    closure = module_closure(["merflow.ledger"])
-    # the package itself (its __init__ configures numba's cache) and what the module imports
-    assert closure == ["merflow", "merflow.errors", "merflow.io", "merflow.ledger", "merflow.numba_cache"]
+    closure = module_closure(["merflow.core.ledger"])
+    # the packages on its path (merflow's __init__ configures numba's cache) and what it imports
+    assert closure == [
+        "merflow",
+        "merflow.core",
+        "merflow.core.errors",
+        "merflow.core.io",
+        "merflow.core.ledger",
+        "merflow.core.numba_cache",
+    ]
 
 
 def test_code_version_depends_on_imported_modules():
     # training imports labels and splits, so its version differs from that of labels alone
-    assert code_version("merflow.training") != code_version("merflow.labels")
-    assert code_version("merflow.training") == code_version("merflow.training")
-    assert len(code_version("merflow.training")) == 12
-    assert "merflow.splits" in module_closure(["merflow.training"])
-    assert "merflow.tracking" not in module_closure(["merflow.training"])
+    assert code_version("merflow.training.classical") != code_version("merflow.core.labels")
+    assert code_version("merflow.training.classical") == code_version("merflow.training.classical")
+    assert len(code_version("merflow.training.classical")) == 12
+    assert "merflow.datasets.splits" in module_closure(["merflow.training.classical"])
+    assert "merflow.evaluation.tracking" not in module_closure(["merflow.training.classical"])
 
 
 def test_file_sha256_known_answer(tmp_path):
@@ -28,7 +35,7 @@ def test_file_sha256_known_answer(tmp_path):
 def test_training_record_digests_inputs_and_keeps_curves(tmp_path):
     import hashlib
 
-    from merflow.provenance import file_sha256, training_record
+    from merflow.core.provenance import file_sha256, training_record
 
     manifest = tmp_path / "manifest.parquet"
     manifest.write_bytes(b"labels")

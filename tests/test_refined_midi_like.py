@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from merflow.midi import Notes
+from merflow.music.midi import Notes
 from merflow.tokenizers import midi_like
 from merflow.tokenizers.refined_midi_like import (
     HARMONIC_OFFSET,

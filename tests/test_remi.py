@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 import symusic
 
-from merflow.augmentation import transpose_score
 from merflow.tokenizers.remi import (
     BAR_ID,
     CHORD_LABELS,
@@ -23,6 +22,7 @@ from merflow.tokenizers.remi import (
     estimate_chords,
     tempo_tokens,
 )
+from merflow.training.augmentation import transpose_score
 
 TRIAD = [(0, 480, 60, 80), (0, 480, 64, 80), (0, 480, 67, 80)]
 

@@ -17,11 +17,8 @@ import pytest
 import soundfile as sf
 import symusic
 
-from merflow import rendering
-from merflow.features.audio import load_audio
-from merflow.ledger import Ledger
-from merflow.midi import Notes, read_notes, write_notes
-from merflow.rendering import (
+from merflow.acquisition import rendering
+from merflow.acquisition.rendering import (
     BACKENDS,
     DEFAULT_SOUNDFONT,
     RELEASE_TAIL_S,
@@ -34,6 +31,9 @@ from merflow.rendering import (
     render_midi,
     write_coverage_report,
 )
+from merflow.core.ledger import Ledger
+from merflow.music.audio_features import load_audio
+from merflow.music.midi import Notes, read_notes, write_notes
 
 SR = 22050
 C4_HZ = 261.626

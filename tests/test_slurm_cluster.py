@@ -19,8 +19,8 @@ import pytest
 from pipeline_runner import prepare_workdir, run_snakemake, small_demo_config
 from slurm_cluster import LocalSlurm, missing_requirements
 
-from merflow.annotation import annotate as annotate_folder
-from merflow.inference import load_predictor
+from merflow.inference.annotation import annotate as annotate_folder
+from merflow.inference.prediction import load_predictor
 
 pytestmark = pytest.mark.slow
 

@@ -7,7 +7,7 @@ import pretty_midi
 import pytest
 
 from merflow.features.caches import clip_tokens
-from merflow.midi import checked_notes, read_score
+from merflow.music.midi import checked_notes, read_score
 from merflow.tokenizers import midi_like
 from merflow.tokenizers.sustain import _Note, apply_sustain, pedal_intervals, pedal_notes
 

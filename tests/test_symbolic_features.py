@@ -3,14 +3,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from merflow.features.symbolic import (
+from merflow.music.midi import Notes
+from merflow.music.symbolic_features import (
     SYMBOLIC_FEATURE_NAMES,
     chord_quality_histogram,
     estimate_tempo,
     symbolic_statistics,
     symbolic_statistics_table,
 )
-from merflow.midi import Notes
 
 C_MAJOR_TRIAD = [60, 64, 67]
 A_MINOR_PIECE = [57, 60, 64, 69, 57, 59, 60, 62, 64, 65, 68, 69, 64, 68, 71, 64, 57, 60, 64, 69]

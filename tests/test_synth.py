@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from merflow.midi import Notes
-from merflow.synth import PEAK_LIMIT, RELEASE_S, render
+from merflow.music.midi import Notes
+from merflow.music.synth import PEAK_LIMIT, RELEASE_S, render
 
 SR = 22050
 

@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from merflow.midi import Notes
-from merflow.tonality import (
+from merflow.music.midi import Notes
+from merflow.music.tonality import (
     KEY_NAMES,
     KK_MAJOR,
     estimate_key,
@@ -150,7 +150,7 @@ def test_agrees_with_music21_krumhansl_kessler():
 
 def test_agreement_with_music21_on_emopia_clips(shared_data):
     """A sample of real EMOPIA clips (every 27th of 1,078); the benchmark covers all of them."""
-    from merflow.key_agreement import key_agreement
+    from merflow.music.key_agreement import key_agreement
 
     paths = sorted((shared_data / "emopia/EMOPIA_1.0/midis").glob("*.mid"))[::27]
     table = key_agreement(paths)
@@ -161,14 +161,14 @@ def test_agreement_with_music21_on_emopia_clips(shared_data):
 
 
 def test_quantize_quarters_snaps_like_music21s_midi_import() -> None:
-    from merflow.tonality import quantize_quarters
+    from merflow.music.tonality import quantize_quarters
 
     got = quantize_quarters(np.array([1.0, 0.385, 0.7, 0.01, 0.0, 2.26, 1.5]))
     np.testing.assert_allclose(got, [1.0, 1 / 3, 2 / 3, 0.25, 0.25, 2.25, 1.5])
 
 
 def test_profile_of_a_midi_file_weighs_quantized_quarters(tmp_path) -> None:
-    from merflow.midi import read_notes, write_notes
+    from merflow.music.midi import read_notes, write_notes
 
     # write_notes uses 120 bpm: one quarter note = 0.5 s
     notes = Notes.from_arrays([0.0, 1.0, 2.0], [1.0, 1.005, 2.26], [60, 61, 62], [80, 80, 80])

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from merflow.results import paper_numbers, results_table, to_markdown
-from merflow.tracking import RunRecord, init_store, log_runs, tracking_uri
+from merflow.evaluation.tables import paper_numbers, results_table, to_markdown
+from merflow.evaluation.tracking import RunRecord, init_store, log_runs, tracking_uri
 
 
 def run_info(model: str, seed: int, accuracy: float) -> dict:
@@ -124,7 +124,7 @@ def test_a_changed_run_supersedes_its_earlier_logging(tmp_path):
 
 
 def test_paired_comparisons_per_seed():
-    from merflow.results import paired_comparisons
+    from merflow.evaluation.tables import paired_comparisons
 
     clips = [f"c{i}" for i in range(10)]
     truth = [1] * 10
@@ -156,7 +156,7 @@ def test_paired_comparisons_per_seed():
 
 
 def test_accuracy_plot_is_a_png(tmp_path):
-    from merflow.results import plot_accuracy
+    from merflow.evaluation.tables import plot_accuracy
 
     table = results_table(
         [run_info("symbolic_lr_oracle", 0, 0.6), run_info("x", 0, 0.5)], "emopia", "official"
@@ -166,7 +166,7 @@ def test_accuracy_plot_is_a_png(tmp_path):
 
 
 def test_paired_comparisons_of_a_single_model_is_an_empty_table_with_columns(tmp_path):
-    from merflow.results import PAIRED_COLUMNS, paired_comparisons
+    from merflow.evaluation.tables import PAIRED_COLUMNS, paired_comparisons
 
     table = paired_comparisons({})
     assert table.columns.tolist() == PAIRED_COLUMNS
@@ -175,7 +175,7 @@ def test_paired_comparisons_of_a_single_model_is_an_empty_table_with_columns(tmp
 
 
 def test_training_effort_states_the_epoch_cap_and_what_ran():
-    from merflow.results import training_effort
+    from merflow.evaluation.tables import training_effort
 
     neural = [
         {"neural": {"epochs": 45}, "history": {"epochs_run": 45, "best_epoch": 2, "seconds": 600.0}},
@@ -208,7 +208,7 @@ def test_table_command_tabulates_the_runs_given(tmp_path, capsys):
 
 
 def test_learning_curves_table_reads_each_runs_epochs_and_the_tested_one(tmp_path):
-    from merflow.learning_curves import curves_markdown, curves_table, plot_curves
+    from merflow.evaluation.learning_curves import curves_markdown, curves_table, plot_curves
 
     neural = run_info("lstm", 0, 0.6) | {
         "curves": {"val_clip_accuracy": [0.4, 0.5, 0.45], "train_loss": [1.2, 0.9, 0.7]},

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from merflow.labels import arousal_of, valence_of
-from merflow.training import PROB_COLUMNS, build_estimator, train_classical
+from merflow.core.labels import arousal_of, valence_of
+from merflow.training.classical import PROB_COLUMNS, build_estimator, train_classical
 
 
 def synthetic(n_per_class: int = 60, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import soundfile
 
-from merflow.errors import InputError
-from merflow.ledger import Ledger
-from merflow.midi import Notes, read_notes, write_notes
+from merflow.core.errors import InputError
+from merflow.core.ledger import Ledger
+from merflow.music.midi import Notes, read_notes, write_notes
 from merflow.transcription import (
     CACHED,
     FAILED,

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import soundfile
 
-from merflow import rendering
-from merflow.ledger import Ledger
-from merflow.midi import Notes, write_notes
-from merflow.rendering import DEFAULT_SOUNDFONT, render_midi
+from merflow.acquisition import rendering
+from merflow.acquisition.rendering import DEFAULT_SOUNDFONT, render_midi
+from merflow.core.ledger import Ledger
+from merflow.music.midi import Notes, write_notes
 from merflow.transcription import FAILED, TRANSCRIBED, evenly_spaced, get_transcriber, transcribe_clips
 from merflow.transcription.transkun import TranskunError, TranskunTranscriber
 

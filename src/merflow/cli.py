@@ -6,9 +6,9 @@ Conventions
 ``merflow docs RESULTS OUT [--config FILE]`` copies the pipeline's Markdown results tables
 into a docs folder with their provenance (:mod:`merflow.docs`).
 ``merflow table METRICS.json... --out OUT`` writes the results table (the pipeline's
-:func:`merflow.results.results_table`) of the runs given, e.g. the seeds finished so far.
+:func:`merflow.evaluation.tables.results_table`) of the runs given, e.g. the seeds finished so far.
 The pipeline itself runs through Snakemake (see the README). On top of its trained runs
-(:mod:`merflow.inference`):
+(:mod:`merflow.inference.prediction`):
 
 ``merflow predict FILE... [--run DIR | --results DIR [--dataset NAME] [--model NAME]] [--json]``
     classifies MIDI/audio files: a summary per file on stdout, or with ``--json`` one JSON
@@ -18,10 +18,10 @@ The pipeline itself runs through Snakemake (see the README). On top of its train
 ``merflow annotate DIR --out FILE.parquet [--run ... ] [--batch-size N] [--workers W] [--shard K/N]``
     annotates every MIDI/audio file under DIR (recursively) into FILE.parquet, resumably,
     with unreadable files in FILE.ledger.csv; progress (count, rate, ETA) on stderr; W
-    processes; only shard K of N (:mod:`merflow.annotation`). Exit status 0 when the run
+    processes; only shard K of N (:mod:`merflow.inference.annotation`). Exit status 0 when the run
     completes, unreadable files included (they are in the ledger).
 
-Without ``--run``, the run is :func:`merflow.runs.find_run` of ``--results`` (default
+Without ``--run``, the run is :func:`merflow.inference.runs.find_run` of ``--results`` (default
 ``results``): the best test accuracy, optionally among one dataset's or model's runs, runs of
 real datasets before the demo's. A run trained on the synthetic demo songs (picked or named)
 gets a warning on stderr saying so, with the command that trains a real model.
@@ -42,12 +42,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from merflow import __version__
-from merflow.annotation import DEFAULT_BATCH_SIZE, annotate
-from merflow.config import SCHEMA_PATH
-from merflow.errors import InputError
-from merflow.inference import ModelInfo, Prediction, Predictor, load_predictor
-from merflow.logs import LOG_FORMAT, enable_crash_tracebacks
-from merflow.runs import RunError, find_run, synthetic_run_warning
+from merflow.core.config import SCHEMA_PATH
+from merflow.core.errors import InputError
+from merflow.core.logs import LOG_FORMAT, enable_crash_tracebacks
+from merflow.inference.annotation import DEFAULT_BATCH_SIZE, annotate
+from merflow.inference.prediction import ModelInfo, Prediction, Predictor, load_predictor
+from merflow.inference.runs import RunError, find_run, synthetic_run_warning
 
 KEY_PACKAGES = (
     "torch",
@@ -147,7 +147,7 @@ def _predictor(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Pre
 
 
 def format_prediction(prediction: Prediction) -> str:
-    """Human-readable summary of one :class:`merflow.inference.Prediction`, several lines."""
+    """Human-readable summary of one :class:`merflow.inference.prediction.Prediction`, several lines."""
     level = {1: "high", 0: "low"}
     probabilities = "  ".join(f"{name} {p:.3f}" for name, p in prediction.probabilities.items())
     source = f"{prediction.input}, {prediction.n_notes} notes"
@@ -167,7 +167,7 @@ def format_prediction(prediction: Prediction) -> str:
 
 
 def format_model(info: ModelInfo) -> str:
-    """One line naming the run of a :class:`merflow.inference.ModelInfo`."""
+    """One line naming the run of a :class:`merflow.inference.prediction.ModelInfo`."""
     accuracy = "" if info.test_accuracy is None else f", test accuracy {info.test_accuracy:.3f}"
     return (
         f"model {info.model} ({info.estimator} on {info.features} features, source {info.source}; "
@@ -264,8 +264,8 @@ def cmd_docs(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 def cmd_table(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """``merflow table``: the results table of the runs finished so far (the pipeline's own code)."""
-    from merflow.io import read_json, write_text
-    from merflow.results import results_table, to_markdown
+    from merflow.core.io import read_json, write_text
+    from merflow.evaluation.tables import results_table, to_markdown
 
     runs = [read_json(path) for path in args.metrics]
     keys = {(run["dataset"], run["part"]) for run in runs}
@@ -279,7 +279,7 @@ def cmd_table(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     write_text(to_markdown(table, dataset, split), stem.with_suffix(".md"))
     print(stem.with_suffix(".md"))
     if args.curves:
-        from merflow.learning_curves import curves_markdown, curves_table, plot_curves
+        from merflow.evaluation.learning_curves import curves_markdown, curves_table, plot_curves
 
         title = f"{dataset}, split {split}: learning curves"
         curves = stem.with_name(stem.name + "_curves.md")

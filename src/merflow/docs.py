@@ -13,8 +13,8 @@ import datetime
 import subprocess
 from pathlib import Path
 
-from merflow.io import atomic_path
-from merflow.provenance import file_sha256
+from merflow.core.io import atomic_path
+from merflow.core.provenance import file_sha256
 
 
 def git_commit(folder: Path) -> str:

@@ -1,4 +1,4 @@
-"""The numba functions merflow calls, compiled once: run by :mod:`merflow.numba_cache` as
+"""The numba functions merflow calls, compiled once: run by :mod:`merflow.core.numba_cache` as
 ``python -m merflow.numba_warmup`` in a process whose ``NUMBA_CACHE_DIR`` is its own, whose
 folder is then published as the snapshot every process copies.
 """
@@ -13,16 +13,16 @@ from pathlib import Path
 def warm_up() -> None:
     """Compile the numba functions merflow's own code calls, on a few seconds of noise.
 
-    Covers :func:`merflow.features.audio.frame_features` (STFT, mel, MFCC, chroma with its
-    tuning estimate, centroid, RMS), :func:`merflow.beat_grid.estimate_beats` (onset envelope,
+    Covers :func:`merflow.music.audio_features.frame_features` (STFT, mel, MFCC, chroma with its
+    tuning estimate, centroid, RMS), :func:`merflow.transcription.beat_grid.estimate_beats` (onset envelope,
     beat tracker) and basic-pitch's note decoding. A function outside these still works: a
     process compiles it into its private folder.
     """
     import numpy as np
 
-    from merflow.beat_grid import estimate_beats
-    from merflow.features.audio import AudioFeatureConfig, frame_features
-    from merflow.midi import Notes
+    from merflow.music.audio_features import AudioFeatureConfig, frame_features
+    from merflow.music.midi import Notes
+    from merflow.transcription.beat_grid import estimate_beats
 
     noise = np.random.default_rng(0).standard_normal(22050 * 3).astype(np.float32)
     frame_features(noise, AudioFeatureConfig())

@@ -22,7 +22,7 @@ rule download_audio:
         n_shards=config["download"]["shards"],
         sample_rate=config["audio"]["sample_rate"],
         download=canonical(config["download"]),
-        code=code_version("merflow.acquisition"),
+        code=code_version("merflow.acquisition.download"),
     script:
         "../scripts/download_audio.py"
 
@@ -42,7 +42,7 @@ rule cut_clips:
         "../../envs/pipeline.yaml"
     params:
         clips_dir="results/{dataset}/audio/clips",
-        code=code_version("merflow.clips"),
+        code=code_version("merflow.acquisition.clips"),
     script:
         "../scripts/cut_clips.py"
 
@@ -65,7 +65,7 @@ rule render_clips:
         sample_rate=config["audio"]["sample_rate"],
         backend=config["audio"]["render_backend"],
         soundfont=config["audio"]["soundfont"],
-        code=code_version("merflow.rendering"),
+        code=code_version("merflow.acquisition.rendering"),
     script:
         "../scripts/render_clips.py"
 
@@ -89,6 +89,6 @@ rule audio_coverage:
         "../../envs/pipeline.yaml"
     params:
         source=config["audio"]["source"],
-        code=code_version("merflow.rendering"),
+        code=code_version("merflow.acquisition.rendering"),
     script:
         "../scripts/audio_coverage.py"

@@ -24,7 +24,7 @@ rule amt_evaluation:
         "../../envs/pipeline.yaml"
     params:
         backends=amt_backends,
-        code=code_version("merflow.amt_evaluation"),
+        code=code_version("merflow.transcription.evaluation"),
     script:
         "../scripts/amt_evaluation.py"
 
@@ -46,6 +46,6 @@ rule amt_vs_emotion:
     conda:
         "../../envs/pipeline.yaml"
     params:
-        code=code_version("merflow.amt_evaluation"),
+        code=code_version("merflow.transcription.evaluation"),
     script:
         "../scripts/amt_vs_emotion.py"

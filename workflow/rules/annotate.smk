@@ -26,7 +26,7 @@ rule annotate_shard:
         partial="results/annotations/{corpus}/partial/shard_{shard}.parquet",
         shards=config["annotate"]["shards"],
         batch_size=config["annotate"]["batch_size"],
-        code=code_version("merflow.annotation"),
+        code=code_version("merflow.inference.annotation"),
     script:
         "../scripts/annotate_shard.py"
 
@@ -46,6 +46,6 @@ rule annotate_gather:
     conda:
         "../../envs/pipeline.yaml"
     params:
-        code=code_version("merflow.annotation"),
+        code=code_version("merflow.inference.annotation"),
     script:
         "../scripts/annotate_gather.py"

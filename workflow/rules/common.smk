@@ -3,7 +3,7 @@
 
 from pathlib import Path
 
-from merflow.config import (
+from merflow.core.config import (
     FINETUNE_KEYS,
     NEURAL_TRAINING_KEYS,
     canonical,
@@ -15,7 +15,7 @@ from merflow.config import (
     validate_config_cached,
 )
 from merflow.datasets.mirror_digest import folder_digest
-from merflow.provenance import code_version
+from merflow.core.provenance import code_version
 
 config.update(validate_config_cached(config, ".snakemake/merflow/configs"))
 
@@ -420,7 +420,7 @@ def transcription_threads(wildcards):
 
 
 def model_settings(wildcards):
-    """What the model's jobs read of its config entry, canonical (merflow.config.model_job_settings)."""
+    """What the model's jobs read of its config entry, canonical (merflow.core.config.model_job_settings)."""
     return model_job_settings(config["models"][wildcards.model])
 
 

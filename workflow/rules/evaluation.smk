@@ -20,6 +20,6 @@ rule evaluate:
     conda:
         "../../envs/pipeline.yaml"
     params:
-        code=code_version("merflow.evaluation"),
+        code=code_version("merflow.evaluation.metrics"),
     script:
         "../scripts/evaluate.py"

@@ -24,8 +24,8 @@ rule symbolic_features:
     params:
         cp_rescale=config["midibert"]["cp_rescale"],
         code=code_version(
-            "merflow.tonality",
-            "merflow.features.symbolic",
+            "merflow.music.tonality",
+            "merflow.music.symbolic_features",
             "merflow.features.caches",
         ),
     script:
@@ -48,6 +48,6 @@ rule audio_features:
     params:
         settings=canonical(config["features"]["audio"]),
         sample_rate=config["audio"]["sample_rate"],
-        code=code_version("merflow.features.audio", "merflow.features.caches"),
+        code=code_version("merflow.music.audio_features", "merflow.features.caches"),
     script:
         "../scripts/audio_features.py"

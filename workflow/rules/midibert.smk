@@ -69,7 +69,7 @@ rule pretrain_midibert:
         kind="midibert",
         settings=canonical(config["midibert"]["pretrain"]),
         checkpoint="results/pretrain/{preset}/checkpoint.pt",
-        code=code_version("merflow.pretraining", "merflow.models.midibert"),
+        code=code_version("merflow.training.pretraining", "merflow.models.midibert"),
     script:
         "../scripts/pretrain.py"
 
@@ -96,7 +96,7 @@ rule train_mofi:
     params:
         settings=model_settings,
         midibert=only(config["midibert"], FINETUNE_KEYS),
-        code=code_version("merflow.finetuning", "merflow.models.checkpoint"),
+        code=code_version("merflow.training.finetuning", "merflow.models.checkpoint"),
     script:
         "../scripts/train_mofi.py"
 
@@ -125,6 +125,6 @@ rule probe_midibert:
         injection=mofi_injection,
         part=probe_part,
         seed=config["seeds"][0],
-        code=code_version("merflow.probing"),
+        code=code_version("merflow.training.probing"),
     script:
         "../scripts/probe_midibert.py"

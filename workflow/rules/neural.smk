@@ -24,7 +24,7 @@ rule train_neural:
     params:
         settings=model_settings,
         neural=only(config["neural"], NEURAL_TRAINING_KEYS),
-        code=code_version("merflow.neural_training"),
+        code=code_version("merflow.training.neural"),
     script:
         "../scripts/train_neural.py"
 
@@ -81,6 +81,6 @@ rule pretrain_zhu:
         kind="zhu",
         settings=canonical(config["neural"]["zhu_pretrain"]),
         checkpoint="results/pretrain/zhu_{preset}/checkpoint.pt",
-        code=code_version("merflow.pretraining", "merflow.models.zhu"),
+        code=code_version("merflow.training.pretraining", "merflow.models.zhu"),
     script:
         "../scripts/pretrain.py"

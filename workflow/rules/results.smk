@@ -27,7 +27,7 @@ rule results_table:
         "../../envs/pipeline.yaml"
     params:
         audio_source=config["audio"]["source"],
-        code=code_version("merflow.results"),
+        code=code_version("merflow.evaluation.tables"),
     script:
         "../scripts/results_table.py"
 
@@ -48,6 +48,6 @@ rule ledger:
     conda:
         "../../envs/pipeline.yaml"
     params:
-        code=code_version("merflow.ledger"),
+        code=code_version("merflow.core.ledger"),
     script:
         "../scripts/merge_ledgers.py"

@@ -15,7 +15,7 @@ rule mlflow_init:
     params:
         db=config["mlflow"]["db"],
         artifacts=config["mlflow"]["artifacts"],
-        code=code_version("merflow.tracking"),
+        code=code_version("merflow.evaluation.tracking"),
     script:
         "../scripts/mlflow_init.py"
 
@@ -36,6 +36,6 @@ rule mlflow_log:
         db=config["mlflow"]["db"],
         config=canonical(config),
         splits=split_of_part(),
-        code=code_version("merflow.tracking"),
+        code=code_version("merflow.evaluation.tracking"),
     script:
         "../scripts/mlflow_log.py"

@@ -20,6 +20,6 @@ rule train:
         "../../envs/pipeline.yaml"
     params:
         settings=model_settings,
-        code=code_version("merflow.training"),
+        code=code_version("merflow.training.classical"),
     script:
         "../scripts/train.py"

@@ -52,7 +52,7 @@ rule gather_transcription:
     conda:
         "../../envs/pipeline.yaml"
     params:
-        code=code_version("merflow.io"),
+        code=code_version("merflow.core.io"),
     script:
         "../scripts/gather_tables.py"
 
@@ -69,7 +69,7 @@ rule oracle_index:
     conda:
         "../../envs/pipeline.yaml"
     params:
-        code=code_version("merflow.sources"),
+        code=code_version("merflow.datasets.sources"),
     script:
         "../scripts/oracle_index.py"
 

@@ -2,10 +2,10 @@
 
 import pandas as pd
 
-from merflow.amt_evaluation import evaluate_backend, plot_f1, summarize_backends
-from merflow.io import atomic_path, write_parquet
-from merflow.ledger import Ledger
-from merflow.logs import setup_logging
+from merflow.core.io import atomic_path, write_parquet
+from merflow.core.ledger import Ledger
+from merflow.core.logs import setup_logging
+from merflow.transcription.evaluation import evaluate_backend, plot_f1, summarize_backends
 
 
 def main(oracle: str, backend_tables: list[str], backends: list[str], dataset: str, outputs) -> None:

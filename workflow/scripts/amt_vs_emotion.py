@@ -2,8 +2,8 @@
 
 import pandas as pd
 
-from merflow.amt_evaluation import plot_f1_vs_accuracy
-from merflow.logs import setup_logging
+from merflow.core.logs import setup_logging
+from merflow.transcription.evaluation import plot_f1_vs_accuracy
 
 
 def main(summary: str, results: str, dataset: str, split: str, plot: str) -> None:

@@ -3,10 +3,10 @@
 import shutil
 from pathlib import Path
 
-from merflow.annotation import annotate, ledger_path_for
-from merflow.inference import load_predictor
-from merflow.io import atomic_path
-from merflow.logs import setup_logging
+from merflow.core.io import atomic_path
+from merflow.core.logs import setup_logging
+from merflow.inference.annotation import annotate, ledger_path_for
+from merflow.inference.prediction import load_predictor
 
 
 def main(inputs, params, wildcards, threads, outputs) -> None:

@@ -2,10 +2,10 @@
 
 import pandas as pd
 
+from merflow.acquisition.rendering import coverage_markdown, coverage_report
+from merflow.core.io import atomic_path, write_text
+from merflow.core.logs import setup_logging
 from merflow.datasets.manifest import read_manifest
-from merflow.io import atomic_path, write_text
-from merflow.logs import setup_logging
-from merflow.rendering import coverage_markdown, coverage_report
 
 
 def main(manifest_path: str, clips_path: str, source: str, dataset: str, csv: str, markdown: str) -> None:

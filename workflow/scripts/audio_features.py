@@ -4,12 +4,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from merflow.clip_cache import ClipCache
-from merflow.features.audio import AudioFeatureConfig
+from merflow.acquisition.clip_cache import ClipCache
+from merflow.core.io import write_parquet
+from merflow.core.ledger import Ledger
+from merflow.core.logs import setup_logging
 from merflow.features.caches import CACHE_FOLDER, audio_cache_metadata, audio_caches
-from merflow.io import write_parquet
-from merflow.ledger import Ledger
-from merflow.logs import setup_logging
+from merflow.music.audio_features import AudioFeatureConfig
 
 
 def main(clips_path: str, settings: dict, sample_rate: int, dataset: str, code: str, outputs) -> None:

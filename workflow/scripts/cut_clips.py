@@ -5,11 +5,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from merflow.clips import cut_dataset_clips
+from merflow.acquisition.clips import cut_dataset_clips
+from merflow.core.io import write_parquet
+from merflow.core.ledger import Ledger
+from merflow.core.logs import setup_logging
 from merflow.datasets.manifest import read_manifest
-from merflow.io import write_parquet
-from merflow.ledger import Ledger
-from merflow.logs import setup_logging
 
 
 def main(

@@ -2,12 +2,12 @@
 
 from pathlib import Path
 
+from merflow.core.io import read_parquet_metadata, write_parquet
+from merflow.core.ledger import Ledger
+from merflow.core.logs import setup_logging
 from merflow.datasets.demo import generate_demo
 from merflow.datasets.faults import inject_faults
 from merflow.datasets.manifest import validate_manifest
-from merflow.io import read_parquet_metadata, write_parquet
-from merflow.ledger import Ledger
-from merflow.logs import setup_logging
 
 
 def main(settings: dict, sample_rate: int, out_dir: str, manifest_path: str, ledger_path: str) -> None:

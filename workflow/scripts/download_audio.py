@@ -2,11 +2,11 @@
 
 from pathlib import Path
 
-from merflow.acquisition import acquire_songs
+from merflow.acquisition.download import acquire_songs
+from merflow.core.io import write_parquet
+from merflow.core.ledger import Ledger
+from merflow.core.logs import setup_logging
 from merflow.datasets.manifest import read_manifest, songs_of
-from merflow.io import write_parquet
-from merflow.ledger import Ledger
-from merflow.logs import setup_logging
 
 
 def main(manifest_path, shard, n_shards, songs_dir, sample_rate, download, dataset, status_path, ledger_path):

@@ -1,10 +1,10 @@
 """Snakemake script: obtain EMOPIA 1.0 (mirror or public archives) and write its clip manifest."""
 
+from merflow.core.errors import InputError
+from merflow.core.io import write_parquet
+from merflow.core.ledger import Ledger
+from merflow.core.logs import setup_logging
 from merflow.datasets.emopia import build_emopia_manifest, obtain_emopia
-from merflow.errors import InputError
-from merflow.io import write_parquet
-from merflow.ledger import Ledger
-from merflow.logs import setup_logging
 
 
 def main(settings: dict, mirror: str, root: str, manifest_path: str, ledger_path: str) -> None:

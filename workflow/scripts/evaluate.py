@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from merflow.evaluation import classification_metrics, plot_confusion
-from merflow.io import read_json, write_json
-from merflow.logs import setup_logging
+from merflow.core.io import read_json, write_json
+from merflow.core.logs import setup_logging
+from merflow.evaluation.metrics import classification_metrics, plot_confusion
 
 
 def metrics_by_split(predictions: pd.DataFrame) -> dict:

@@ -2,8 +2,8 @@
 
 import pandas as pd
 
-from merflow.io import write_parquet
-from merflow.logs import setup_logging
+from merflow.core.io import write_parquet
+from merflow.core.logs import setup_logging
 
 
 def main(shards: list[str], out: str) -> None:

@@ -2,8 +2,8 @@
 
 import logging
 
-from merflow.ledger import merge_ledgers
-from merflow.logs import setup_logging
+from merflow.core.ledger import merge_ledgers
+from merflow.core.logs import setup_logging
 
 
 def main(ledgers: list[str], out: str) -> None:

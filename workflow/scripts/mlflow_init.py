@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
-from merflow.io import write_json
-from merflow.logs import setup_logging
-from merflow.tracking import init_store
+from merflow.core.io import write_json
+from merflow.core.logs import setup_logging
+from merflow.evaluation.tracking import init_store
 
 
 def main(db: str, artifacts: str, ready: str) -> None:

@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
-from merflow.io import write_json
-from merflow.logs import setup_logging
-from merflow.tracking import RunRecord, log_runs
+from merflow.core.io import write_json
+from merflow.core.logs import setup_logging
+from merflow.evaluation.tracking import RunRecord, log_runs
 
 
 def main(metrics: list[str], db: str, artifacts: str, config: dict, splits: dict, out: str) -> None:

@@ -1,9 +1,9 @@
 """Snakemake script: index the dataset's own clip MIDI as the ``oracle`` source."""
 
+from merflow.core.io import write_parquet
+from merflow.core.logs import setup_logging
 from merflow.datasets.manifest import read_manifest
-from merflow.io import write_parquet
-from merflow.logs import setup_logging
-from merflow.sources import oracle_index
+from merflow.datasets.sources import oracle_index
 
 
 def main(manifest_path: str, table_path: str) -> None:

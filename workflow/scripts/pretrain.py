@@ -4,12 +4,12 @@
 al.'s symbolic encoder on refined MIDI-like chunks).
 """
 
-from merflow.logs import setup_logging
+from merflow.core.logs import setup_logging
 from merflow.models.midibert import CP_VOCAB_SIZES, MidiBert, MidiBertConfig, MidiBertLM
 from merflow.models.zhu import SymbolicLM, ZhuConfig
-from merflow.pretraining import pretrain_to_files, special_token_vocab
 from merflow.tokenizers import refined_midi_like
-from merflow.torch_utils import set_threads
+from merflow.training.pretraining import pretrain_to_files, special_token_vocab
+from merflow.training.torch_utils import set_threads
 
 
 def build(kind: str, preset: str):

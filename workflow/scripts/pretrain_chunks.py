@@ -5,10 +5,10 @@ import logging
 import numpy as np
 import pandas as pd
 
-from merflow.errors import InputError
-from merflow.io import atomic_path
-from merflow.ledger import Ledger
-from merflow.logs import Progress, setup_logging
+from merflow.core.errors import InputError
+from merflow.core.io import atomic_path
+from merflow.core.ledger import Ledger
+from merflow.core.logs import Progress, setup_logging
 from merflow.tokenizers.cp import chunk_cp, encode_cp
 
 log = logging.getLogger("pretrain_chunks")

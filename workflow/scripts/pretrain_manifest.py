@@ -2,15 +2,15 @@
 
 import pandas as pd
 
+from merflow.core.io import write_parquet
+from merflow.core.ledger import Ledger
+from merflow.core.logs import setup_logging
 from merflow.datasets.pretraining import (
     USER_CORPUS,
     build_pretraining_manifest,
     default_sources,
     exclusion_from_manifests,
 )
-from merflow.io import write_parquet
-from merflow.ledger import Ledger
-from merflow.logs import setup_logging
 
 
 def excluded_rows(manifest: pd.DataFrame) -> pd.DataFrame:

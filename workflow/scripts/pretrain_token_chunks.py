@@ -5,11 +5,11 @@ import logging
 import numpy as np
 import pandas as pd
 
-from merflow.errors import InputError
-from merflow.io import atomic_path
-from merflow.ledger import Ledger
-from merflow.logs import Progress, setup_logging
-from merflow.midi import read_notes
+from merflow.core.errors import InputError
+from merflow.core.io import atomic_path
+from merflow.core.ledger import Ledger
+from merflow.core.logs import Progress, setup_logging
+from merflow.music.midi import read_notes
 from merflow.tokenizers import refined_midi_like
 from merflow.tokenizers.chunks import chunk_rows
 

@@ -2,14 +2,14 @@
 
 import pandas as pd
 
+from merflow.core.io import atomic_path
+from merflow.core.logs import setup_logging
 from merflow.datasets.manifest import read_manifest
-from merflow.finetuning import FinetuneSettings, partition_chunks
-from merflow.io import atomic_path
-from merflow.logs import setup_logging
 from merflow.models.checkpoint import load_midibert_checkpoint
 from merflow.models.midibert import MidiBertConfig
-from merflow.probing import plot_probing, probe_layers
-from merflow.torch_utils import select_device, set_threads
+from merflow.training.finetuning import FinetuneSettings, partition_chunks
+from merflow.training.probing import plot_probing, probe_layers
+from merflow.training.torch_utils import select_device, set_threads
 
 
 def main(

@@ -2,12 +2,12 @@
 
 from pathlib import Path
 
-from merflow.clips import CLIP_AUDIO_COLUMNS
+from merflow.acquisition.clips import CLIP_AUDIO_COLUMNS
+from merflow.acquisition.rendering import render_clips
+from merflow.core.io import write_parquet
+from merflow.core.ledger import Ledger
+from merflow.core.logs import setup_logging
 from merflow.datasets.manifest import read_manifest
-from merflow.io import write_parquet
-from merflow.ledger import Ledger
-from merflow.logs import setup_logging
-from merflow.rendering import render_clips
 
 
 def main(manifest_path, clips_dir, sample_rate, backend, soundfont, threads, dataset, outputs) -> None:

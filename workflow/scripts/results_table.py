@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from merflow.io import atomic_path, read_json, write_text
-from merflow.logs import setup_logging
-from merflow.results import paired_comparisons, plot_accuracy, results_table, to_markdown
+from merflow.core.io import atomic_path, read_json, write_text
+from merflow.core.logs import setup_logging
+from merflow.evaluation.tables import paired_comparisons, plot_accuracy, results_table, to_markdown
 
 
 def write_csv(table: pd.DataFrame, path: str) -> None:

@@ -4,11 +4,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from merflow.clip_cache import ClipCache
+from merflow.acquisition.clip_cache import ClipCache
+from merflow.core.io import write_parquet
+from merflow.core.ledger import Ledger
+from merflow.core.logs import setup_logging
 from merflow.features.caches import CACHE_FOLDER, TOKENIZERS, symbolic_caches
-from merflow.io import write_parquet
-from merflow.ledger import Ledger
-from merflow.logs import setup_logging
 
 
 def main(midi_index: str, dataset: str, source: str, cp_rescale: bool, code: str, outputs) -> None:

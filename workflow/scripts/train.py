@@ -5,12 +5,12 @@ import logging
 import joblib
 import pandas as pd
 
+from merflow.core.io import atomic_path, read_parquet_metadata, write_json, write_parquet
+from merflow.core.logs import setup_logging
+from merflow.core.provenance import file_sha256, job_identity
 from merflow.datasets.manifest import read_manifest
 from merflow.features.caches import audio_feature_settings
-from merflow.io import atomic_path, read_parquet_metadata, write_json, write_parquet
-from merflow.logs import setup_logging
-from merflow.provenance import file_sha256, job_identity
-from merflow.training import train_classical
+from merflow.training.classical import train_classical
 
 
 def audio_settings(features_path: str) -> dict:

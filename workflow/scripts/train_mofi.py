@@ -4,14 +4,14 @@ from dataclasses import asdict
 
 import pandas as pd
 
+from merflow.core.io import read_parquet_metadata, write_json, write_parquet
+from merflow.core.logs import setup_logging
+from merflow.core.provenance import file_sha256, job_identity, training_record
 from merflow.datasets.manifest import read_manifest
-from merflow.finetuning import FinetuneSettings, run_mofi
-from merflow.io import read_parquet_metadata, write_json, write_parquet
-from merflow.logs import setup_logging
 from merflow.models.checkpoint import load_midibert_checkpoint
 from merflow.models.midibert import MidiBertConfig
-from merflow.provenance import file_sha256, job_identity, training_record
-from merflow.torch_utils import save_checkpoint, select_device, set_threads
+from merflow.training.finetuning import FinetuneSettings, run_mofi
+from merflow.training.torch_utils import save_checkpoint, select_device, set_threads
 
 
 def main(inputs, params, wildcards, threads, outputs) -> None:

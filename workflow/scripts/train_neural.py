@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from merflow.core.io import read_matrix_table, read_parquet_metadata, write_json, write_parquet
+from merflow.core.logs import setup_logging
+from merflow.core.provenance import file_sha256, job_identity, training_record
 from merflow.datasets.manifest import read_manifest
 from merflow.features.caches import audio_feature_settings
-from merflow.io import read_matrix_table, read_parquet_metadata, write_json, write_parquet
-from merflow.logs import setup_logging
-from merflow.neural_training import NeuralSettings, frame_columns_for, train_neural
-from merflow.provenance import file_sha256, job_identity, training_record
-from merflow.torch_utils import load_checkpoint, save_checkpoint, select_device, set_threads
+from merflow.training.neural import NeuralSettings, frame_columns_for, train_neural
+from merflow.training.torch_utils import load_checkpoint, save_checkpoint, select_device, set_threads
 
 #: Beside the run's outputs: the per-epoch checkpoint a killed job resumes from (deleted at the end).
 RESUME_FILE = "resume.pt"

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from merflow.io import write_parquet
-from merflow.ledger import Ledger
-from merflow.logs import setup_logging
+from merflow.core.io import write_parquet
+from merflow.core.ledger import Ledger
+from merflow.core.logs import setup_logging
 from merflow.transcription import evenly_spaced, get_transcriber, transcribe_clips
 
 

@@ -1,10 +1,10 @@
 """Snakemake script: obtain VGMIDI (mirror or archive) and write its k-fold clip manifest."""
 
+from merflow.core.io import write_parquet
+from merflow.core.ledger import Ledger
+from merflow.core.logs import setup_logging
 from merflow.datasets.archive import obtain_dataset
 from merflow.datasets.vgmidi import MARKERS, build_vgmidi_manifest
-from merflow.io import write_parquet
-from merflow.ledger import Ledger
-from merflow.logs import setup_logging
 
 
 def main(settings: dict, mirror: str, root: str, manifest_path: str, ledger_path: str) -> None:

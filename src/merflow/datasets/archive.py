@@ -19,7 +19,7 @@ outside the folder (absolute paths, ``..``, links out).
 *Markers* are paths relative to the dataset folder (files or folders) that a complete
 copy must contain; a folder is accepted only if all are there.
 
-Every failure raises :class:`~merflow.errors.InputError` with ``item`` = dataset name,
+Every failure raises :class:`~merflow.core.errors.InputError` with ``item`` = dataset name,
 ``path`` = the URL or folder concerned and one of the reasons ``missing_folder``,
 ``missing_file`` (mirror or download lacks markers), ``no_source``, ``bad_checksum``,
 ``download_failed``, ``checksum_mismatch``, ``bad_archive``, ``target_exists``.
@@ -43,8 +43,8 @@ import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from merflow.core.errors import InputError
 from merflow.datasets.common import missing_paths, require_paths
-from merflow.errors import InputError
 
 CHUNK_BYTES = 1 << 20
 DOWNLOAD_TIMEOUT_S = 60.0

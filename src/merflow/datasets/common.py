@@ -3,7 +3,7 @@
 Conventions
 -----------
 Problems with a whole dataset folder (a missing file, a wrong file count, labels that
-contradict each other) raise :class:`~merflow.errors.InputError` whose ``item`` is the
+contradict each other) raise :class:`~merflow.core.errors.InputError` whose ``item`` is the
 dataset name and whose ``path`` is the offending file or folder, so the message says
 which dataset, where, and why. Dataset manifests are the columns of
 :data:`~merflow.datasets.manifest.CLIP_COLUMNS`, checked by
@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from merflow.core.errors import InputError
 from merflow.datasets.manifest import CLIP_COLUMNS, validate_manifest
-from merflow.errors import InputError
 
 
 def missing_paths(root: Path, relative: Iterable[str | Path]) -> list[str]:

@@ -3,8 +3,8 @@
 Conventions
 -----------
 Nothing is downloaded: :func:`generate_demo` composes ``n_songs`` short piano songs, a
-quarter of them per Russell quadrant (:mod:`merflow.labels`), renders them with the
-built-in synthesizer (:mod:`merflow.synth`) and cuts each into ``clips_per_song`` clips.
+quarter of them per Russell quadrant (:mod:`merflow.core.labels`), renders them with the
+built-in synthesizer (:mod:`merflow.music.synth`) and cuts each into ``clips_per_song`` clips.
 It writes, under ``out_dir``:
 
 - ``songs/<song_id>.wav``: the full song, mono 16-bit PCM at ``sample_rate``, exactly
@@ -47,11 +47,11 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
+from merflow.core.io import atomic_path, write_parquet
+from merflow.core.labels import QUADRANTS, arousal_of, valence_of
 from merflow.datasets.manifest import CLIP_COLUMNS, validate_manifest
-from merflow.io import atomic_path, write_parquet
-from merflow.labels import QUADRANTS, arousal_of, valence_of
-from merflow.midi import Notes, write_notes
-from merflow.synth import render
+from merflow.music.midi import Notes, write_notes
+from merflow.music.synth import render
 
 # ---- scales, chords and progressions -------------------------------------------------
 SCALES = {"major": (0, 2, 4, 5, 7, 9, 11), "minor": (0, 2, 3, 5, 7, 8, 10)}
@@ -354,7 +354,7 @@ def compose_song(quadrant: int, rng: np.random.Generator, duration_s: float) -> 
     and every offset is at most ``duration_s - SONG_TAIL_S`` seconds.
 
     Returns:
-        the song's :class:`~merflow.midi.Notes` (seconds).
+        the song's :class:`~merflow.music.midi.Notes` (seconds).
     """
     return _compose(plan_song(quadrant, rng), rng, duration_s)
 

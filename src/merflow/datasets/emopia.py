@@ -65,10 +65,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from merflow.core.errors import InputError
+from merflow.core.labels import arousal_of, valence_of
 from merflow.datasets.archive import obtain_dataset
 from merflow.datasets.common import check_count, finish_manifest, require_paths
-from merflow.errors import InputError
-from merflow.labels import arousal_of, valence_of
 
 DATASET = "emopia"
 RELEASE_DIR = "EMOPIA_1.0"

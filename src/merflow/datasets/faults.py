@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from merflow.io import atomic_path
+from merflow.core.io import atomic_path
 
 NOT_MIDI = b"MThd\x00\x00\x00\x06 this is not a MIDI file"
 

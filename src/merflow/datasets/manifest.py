@@ -7,7 +7,7 @@ A manifest is a parquet table with one row per clip and the columns of
 
 - ``clip_id`` (str): unique clip identifier, used as file stem everywhere.
 - ``song_id`` (str): the song (recording) the clip was cut from.
-- ``quadrant`` (int 1..4), ``valence`` and ``arousal`` (0/1): labels, see :mod:`merflow.labels`.
+- ``quadrant`` (int 1..4), ``valence`` and ``arousal`` (0/1): labels, see :mod:`merflow.core.labels`.
 - ``midi_path`` (str): the dataset's own MIDI of the clip (the "oracle" transcription),
   times relative to the clip start; empty if the dataset has none.
 - ``url`` (str): where the song's audio is downloaded from (YouTube or ``file://``).
@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from merflow.errors import InputError
-from merflow.labels import arousal_of, valence_of
+from merflow.core.errors import InputError
+from merflow.core.labels import arousal_of, valence_of
 
 CLIP_COLUMNS = [
     "clip_id",

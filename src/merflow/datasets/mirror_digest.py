@@ -27,7 +27,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from merflow.provenance import file_sha256
+from merflow.core.provenance import file_sha256
 
 #: Hex digits of the folder digest shown in params (64 bits: collisions need about 4e9 folders).
 DIGEST_HEX = 16

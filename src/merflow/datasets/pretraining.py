@@ -12,7 +12,7 @@ layout (``<mirror>/pretrain/...``); :func:`default_sources` adds an optional use
   every instrument of a POP909 file. MIDI-BERT's 4/4-only filter (865 pieces) is not applied.
 - **Pop1K7** (``pop1k7/src_<folder>_<n>.mid``, one track) and **VGMIDI unlabelled**
   (``vgmidi_unlabelled/<game>_<piece>.mid``, one or more tracks, some not piano) are read
-  the same way: every non-drum track is merged, as in :func:`merflow.midi.score_note_arrays`.
+  the same way: every non-drum track is merged, as in :func:`merflow.music.midi.score_note_arrays`.
 
 Manifest (:data:`MANIFEST_COLUMNS`), one row per kept piece, in **canonical order**: the
 order of ``sources`` (insertion order of the dict; :data:`DEFAULT_CORPORA` is POP909,
@@ -91,10 +91,10 @@ import numpy as np
 import pandas as pd
 import symusic
 
-from merflow.errors import InputError
-from merflow.ledger import Ledger
-from merflow.logs import Progress
-from merflow.midi import Notes, read_score, score_note_arrays, score_to_notes
+from merflow.core.errors import InputError
+from merflow.core.ledger import Ledger
+from merflow.core.logs import Progress
+from merflow.music.midi import Notes, read_score, score_note_arrays, score_to_notes
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +166,7 @@ def ngram_fingerprint(notes: Notes, n: int = NGRAM) -> np.ndarray:
     :data:`SIMULTANEOUS_S` later (0 within a chord, 1 otherwise); see the module docstring.
 
     Args:
-        notes: sorted by onset, then pitch (as :class:`~merflow.midi.Notes` always are).
+        notes: sorted by onset, then pitch (as :class:`~merflow.music.midi.Notes` always are).
         n: n-gram length in notes.
 
     Returns:

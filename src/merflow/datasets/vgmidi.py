@@ -17,7 +17,7 @@ from ``id``, which, unlike the file names (spaces, apostrophes), is safe in file
 readable name. 204 phrases of 200 pieces.
 
 Labels: valence and arousal are -1/+1; +1 is high (bit 1). Quadrants via
-:func:`merflow.labels.quadrant_of`: Q1 76, Q2 39, Q3 27, Q4 62 (checked).
+:func:`merflow.core.labels.quadrant_of`: Q1 76, Q2 39, Q3 27, Q4 62 (checked).
 
 Splits (VGMIDI has no official one at HEAD): ``fold`` (0..k-1) comes from
 :class:`sklearn.model_selection.StratifiedGroupKFold` (shuffled, ``seed``) with the
@@ -38,10 +38,10 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
 
+from merflow.core.errors import InputError
+from merflow.core.labels import QUADRANTS, arousal_of, quadrant_of, valence_of
 from merflow.datasets.common import check_count, finish_manifest, require_paths
-from merflow.errors import InputError
-from merflow.labels import QUADRANTS, arousal_of, quadrant_of, valence_of
-from merflow.midi import read_notes
+from merflow.music.midi import read_notes
 
 DATASET = "vgmidi"
 LABEL_FILE = "vgmidi_labelled.csv"

@@ -3,16 +3,16 @@
 Conventions
 -----------
 - Symbolic caches (per dataset and source) come from one pass over the source's MIDI
-  index (:mod:`merflow.sources`): every MIDI is parsed once, then key/mode
-  (:mod:`merflow.tonality`), handcrafted statistics (:mod:`merflow.features.symbolic`) and
+  index (:mod:`merflow.datasets.sources`): every MIDI is parsed once, then key/mode
+  (:mod:`merflow.music.tonality`), handcrafted statistics (:mod:`merflow.music.symbolic_features`) and
   four tokenizations (:data:`TOKENIZERS`: MIDI-like, refined MIDI-like, REMI, CP), each a
   table with ``clip_id``, ``tokens`` (list column; CP: a list of 4-lists) and ``n_tokens``.
 - Acoustic caches (per dataset) hold the frame features of every clip
-  (:mod:`merflow.features.audio`) as nested list columns ``(n_rows, n_frames)`` plus
+  (:mod:`merflow.music.audio_features`) as nested list columns ``(n_rows, n_frames)`` plus
   ``n_frames``, with the frame rate, hop and STFT size in the parquet metadata, and their
   per-clip statistics.
 - A clip that cannot be read is recorded in the ledger and absent from every table.
-- Per-clip caching: with a :class:`~merflow.clip_cache.ClipCache` (the pipeline keeps one
+- Per-clip caching: with a :class:`~merflow.acquisition.clip_cache.ClipCache` (the pipeline keeps one
   in :data:`CACHE_FOLDER` beside the outputs, versioned by the code version and settings),
   a clip whose input file and version are unchanged is not recomputed when the job reruns.
 """
@@ -29,19 +29,25 @@ import pandas as pd
 import pyarrow as pa
 import symusic
 
-from merflow.clip_cache import ClipCache, cached_result
-from merflow.features.audio import FEATURES, AudioFeatureConfig, audio_statistics, frame_features, load_audio
-from merflow.features.symbolic import SYMBOLIC_FEATURE_NAMES, symbolic_statistics
-from merflow.io import matrix_list_array
-from merflow.ledger import Ledger
-from merflow.logs import Progress
-from merflow.midi import Notes, checked_notes, read_score
-from merflow.sources import usable_midi
+from merflow.acquisition.clip_cache import ClipCache, cached_result
+from merflow.core.io import matrix_list_array
+from merflow.core.ledger import Ledger
+from merflow.core.logs import Progress
+from merflow.datasets.sources import usable_midi
+from merflow.music.audio_features import (
+    FEATURES,
+    AudioFeatureConfig,
+    audio_statistics,
+    frame_features,
+    load_audio,
+)
+from merflow.music.midi import Notes, checked_notes, read_score
+from merflow.music.symbolic_features import SYMBOLIC_FEATURE_NAMES, symbolic_statistics
+from merflow.music.tonality import KEY_COLUMNS, estimate_key
 from merflow.tokenizers import cp, midi_like, refined_midi_like, remi
 from merflow.tokenizers.sustain import pedal_notes
-from merflow.tonality import KEY_COLUMNS, estimate_key
 
-#: Folder (beside a stage's outputs) of its per-clip cache, see :mod:`merflow.clip_cache`.
+#: Folder (beside a stage's outputs) of its per-clip cache, see :mod:`merflow.acquisition.clip_cache`.
 CACHE_FOLDER = ".clip_cache"
 #: Token tables written by the symbolic stage, by tokenizer name.
 TOKENIZERS = ("midi_like", "midi_like_pedal", "refined_midi_like", "remi", "cp")
@@ -80,8 +86,8 @@ def clip_tokens(
     """Token ids of one clip for a tokenizer of :data:`TOKENIZERS`: ``(n_tokens,)``, or
     ``(n_notes, 4)`` for CP (``cp_rescale``: see :func:`merflow.tokenizers.cp.encode_cp`).
 
-    ``score`` and ``notes`` are the same MIDI file (:func:`merflow.midi.read_score` and
-    :func:`merflow.midi.checked_notes`): REMI and CP read the score's ticks, the others the notes.
+    ``score`` and ``notes`` are the same MIDI file (:func:`merflow.music.midi.read_score` and
+    :func:`merflow.music.midi.checked_notes`): REMI and CP read the score's ticks, the others the notes.
     ``midi_like_pedal`` is MIDI-like of the score's notes with its sustain pedal applied
     (:mod:`merflow.tokenizers.sustain`; a transcription has no pedal: its notes unchanged).
     """
@@ -106,7 +112,7 @@ def symbolic_caches(
         ledger: receives unreadable or empty files (a clip that fails any step is left out
             of every table).
         cp_rescale: rescale ticks to 480 per beat before CP (False = MIDI-BERT's own tokens).
-        cache: per-clip results of earlier runs (see :mod:`merflow.clip_cache`); None
+        cache: per-clip results of earlier runs (see :mod:`merflow.acquisition.clip_cache`); None
             computes everything.
 
     Returns:

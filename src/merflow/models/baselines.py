@@ -8,7 +8,7 @@ Conventions
   4Q logits ``(batch, 4)`` (columns = 0-based quadrant index) and the attention ``(batch, r,
   seq_len)`` (rows sum to 1 over real tokens, 0 on padding).
 - :class:`ShortChunkResNet` input: log-mel chunks ``(n_chunks, n_mels, chunk_frames)`` in dB
-  (:mod:`merflow.features.audio`, 43.07 frames/s with the defaults); output 4Q logits
+  (:mod:`merflow.music.audio_features`, 43.07 frames/s with the defaults); output 4Q logits
   ``(n_chunks, 4)``, one row per chunk. A clip is cut into chunks with :func:`split_into_chunks`
   and its prediction is the mean of its chunks' logits (:func:`average_chunk_logits`); training
   uses one random chunk per clip and step (:func:`random_chunk`), as Won et al. do.

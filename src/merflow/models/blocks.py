@@ -5,10 +5,10 @@ Conventions
 - Batch first everywhere. A token batch is ``tokens`` int64 ``(batch, seq_len)`` with a boolean
   ``mask`` ``(batch, seq_len)``, True at real tokens; every row has at least one real token, and
   values at padded positions are ignored (they may be anything, even out of the vocabulary).
-- A frame-feature batch (:mod:`merflow.features.audio`) is float ``(batch, n_rows, n_frames)``;
+- A frame-feature batch (:mod:`merflow.music.audio_features`) is float ``(batch, n_rows, n_frames)``;
   2D convolutions see it as a one-channel image ``(batch, 1, n_rows, n_frames)`` (rows = height,
   frames = width), and "time" always means the last axis.
-- Emotion targets are 0-based quadrant indices ``quadrant - 1`` (:mod:`merflow.labels`): 0 = Q1
+- Emotion targets are 0-based quadrant indices ``quadrant - 1`` (:mod:`merflow.core.labels`): 0 = Q1
   (high valence, high arousal), 1 = Q2 (low V, high A), 2 = Q3 (low V, low A), 3 = Q4 (high V,
   low A). Valence/arousal outputs are logits in the column order :data:`VA_COLUMNS`, 1 = high.
 """
@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812 (the PyTorch convention)
 from torch import Tensor, nn
 
-from merflow.labels import QUADRANTS, arousal_of, quadrant_of, valence_of
+from merflow.core.labels import QUADRANTS, arousal_of, quadrant_of, valence_of
 
 #: Column order of every valence/arousal output and target.
 VA_COLUMNS = ("valence", "arousal")
@@ -90,7 +90,7 @@ def quadrant_probabilities_from_va(va_logits: Tensor) -> Tensor:
 def quadrants_from_va(va_logits: Tensor) -> np.ndarray:
     """Quadrants 1..4 (int64 ``(batch,)``) of valence/arousal logits ``(batch, 2)`` thresholded at 0.
 
-    A logit > 0 (probability > 0.5) is "high"; :func:`merflow.labels.quadrant_of` maps the bits.
+    A logit > 0 (probability > 0.5) is "high"; :func:`merflow.core.labels.quadrant_of` maps the bits.
     """
     high = (va_logits.detach() > 0).cpu().numpy()
     return quadrant_of(high[:, 0], high[:, 1])

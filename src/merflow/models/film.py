@@ -3,7 +3,7 @@
 Conventions
 -----------
 * Condition c: the Krumhansl-Kessler mode as a float one-hot (batch, 2), index 0 = major,
-  1 = minor, the order of :data:`merflow.tonality.MODES` (:func:`mode_one_hot`).
+  1 = minor, the order of :data:`merflow.music.tonality.MODES` (:func:`mode_one_hot`).
 * FiLM(x, c) = gamma * x + beta with [gamma, beta] = f_cond(c), f_cond a two-layer MLP
   2 -> ``cond_hidden`` (64) -> ReLU -> 2 * features; gamma and beta (batch, features) are
   broadcast over the notes of x (batch, n_notes, features). The last layer starts with zero
@@ -34,7 +34,7 @@ from torch import Tensor, nn
 
 from merflow.models.heads import N_QUADRANTS, EmotionHead
 from merflow.models.midibert import MidiBert
-from merflow.tonality import MODES
+from merflow.music.tonality import MODES
 
 N_MODES = len(MODES)
 FILM_COND_HIDDEN = 64

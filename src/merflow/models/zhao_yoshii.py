@@ -8,7 +8,7 @@ Conventions
   * ``tokens`` int64 ``(batch, seq_len)`` MIDI-like ids in ``[0, vocab_size)``
     (:mod:`merflow.tokenizers.midi_like`, 388 ids) with ``token_mask`` bool ``(batch, seq_len)``,
     True at real tokens (padding is skipped by the GRU);
-  * ``chroma`` float ``(batch, 12, n_frames)`` (:mod:`merflow.features.audio`, row 0 = C), any
+  * ``chroma`` float ``(batch, 12, n_frames)`` (:mod:`merflow.music.audio_features`, row 0 = C), any
     ``n_frames >= 1``;
   * ``mfcc`` float ``(batch, mfcc_rows, n_frames)``, any ``n_frames >= 1``.
 
@@ -16,7 +16,7 @@ Conventions
   per row (:class:`~merflow.models.blocks.FrameNorm`), so raw dB and coefficient values are fine.
 - Output: valence/arousal logits ``(batch, 2)``, columns ``(valence, arousal)``; the paper's
   sigmoid outputs are ``sigmoid(logits)``. The 4Q prediction is derived from the thresholded V/A
-  bits with :func:`merflow.labels.quadrant_of` (:meth:`ZhaoYoshii.predict_quadrants`), and 4Q
+  bits with :func:`merflow.core.labels.quadrant_of` (:meth:`ZhaoYoshii.predict_quadrants`), and 4Q
   probabilities as ``P(V) * P(A)`` (:meth:`ZhaoYoshii.quadrant_probabilities`).
 - Loss: binary cross-entropy of both logits against the V/A bits of the quadrant label, averaged.
 
@@ -253,5 +253,8 @@ class ZhaoYoshii(nn.Module):
 
     @staticmethod
     def predict_quadrants(va_logits: Tensor) -> np.ndarray:
-        """Quadrants 1..4 ``(batch,)`` of the thresholded V/A outputs (:func:`merflow.labels.quadrant_of`)."""
+        """Quadrants 1..4 ``(batch,)`` of the thresholded V/A outputs.
+
+        As :func:`merflow.core.labels.quadrant_of` maps valence and arousal signs.
+        """
         return quadrants_from_va(va_logits)

@@ -10,9 +10,9 @@ Conventions
     ``(batch, seq_len)``, True at real tokens;
   * ``acoustic`` float ``(batch, acoustic_rows, n_frames)``: the mixed feature of
     :func:`mixed_acoustic_features` (MFCC 20 + log-mel 128 + spectral centroid + RMS = 150 rows,
-    frame-aligned because all come from one STFT, :mod:`merflow.features.audio`), or the
+    frame-aligned because all come from one STFT, :mod:`merflow.music.audio_features`), or the
     linear-frequency STFT power in dB ``(batch, stft_rows, n_frames)`` (feature ``stft`` of
-    :mod:`merflow.features.audio`: 257 rows by default) for the ``stft_input`` ablation. One batch
+    :mod:`merflow.music.audio_features`: 257 rows by default) for the ``stft_input`` ablation. One batch
     shares ``n_frames``; row scales are learned (:class:`~merflow.models.blocks.FrameNorm`).
 - Output: :class:`ZhuOutput`: 4Q logits ``(batch, 4)`` (columns = 0-based quadrant index), the
   auxiliary valence logit ``(batch,)`` of the symbolic branch and arousal logit ``(batch,)`` of the
@@ -73,7 +73,7 @@ ACOUSTIC_CHANNELS = (64, 128, 256)
 #: Their kernel and max-pooling sizes (rows, frames).
 ACOUSTIC_KERNEL = (3, 3)
 ACOUSTIC_POOL = (2, 2)
-#: Frame features stacked into the mixed acoustic input, in row order (names of merflow.features.audio).
+#: Frame features stacked into the mixed acoustic input, in row order (names of merflow.music.audio_features).
 MIXED_FEATURES = ("mfcc", "log_mel", "spectral_centroid", "rms")
 #: Acoustic input kinds: the paper's mixed feature, or an STFT magnitude (ablation).
 ACOUSTIC_INPUTS = ("mixed", "stft")
@@ -96,7 +96,7 @@ class ZhuConfig:
     """Sizes (ids, dims, rows), ablation switches and loss weights; :meth:`preset` gives ``paper`` / ``cpu``.
 
     ``n_mfcc`` and ``n_mels`` (mixed input) or ``stft_rows`` (STFT input) must match the feature
-    extraction (:class:`merflow.features.audio.AudioFeatureConfig`) and fix :attr:`acoustic_rows`.
+    extraction (:class:`merflow.music.audio_features.AudioFeatureConfig`) and fix :attr:`acoustic_rows`.
     """
 
     vocab_size: int
@@ -160,7 +160,7 @@ def mixed_acoustic_features(frames: dict[str, np.ndarray]) -> np.ndarray:
     """Stack MFCC, log-mel, spectral centroid and RMS rows of one clip: ``(n_mfcc + n_mels + 2, n_frames)``.
 
     Args:
-        frames: :func:`merflow.features.audio.frame_features` output, ``{name: (n_rows, n_frames)}``,
+        frames: :func:`merflow.music.audio_features.frame_features` output, ``{name: (n_rows, n_frames)}``,
             all from one STFT and so already frame-aligned.
 
     Raises:
@@ -211,9 +211,9 @@ class SymbolicLM(nn.Module):
     """Masked-LM pretraining model of the symbolic branch: :class:`SymbolicEncoder` + a linear head.
 
     The paper pretrains its symbolic Transformer on MAESTRO before emotion training; this is
-    the BERT-style masked-LM version of that step (:func:`merflow.pretraining.pretrain_mlm`
+    the BERT-style masked-LM version of that step (:func:`merflow.training.pretraining.pretrain_mlm`
     on refined MIDI-like chunks). ``config.vocab_size`` must count ``<PAD>`` and ``<MASK>``
-    (:func:`merflow.pretraining.special_token_vocab`). After pretraining,
+    (:func:`merflow.training.pretraining.special_token_vocab`). After pretraining,
     ``encoder.state_dict()`` loads into :attr:`Zhu.symbolic_encoder` of a model of the same sizes.
 
     Shapes: tokens ``(batch, n, 1)`` (the one-field layout of the pretraining module), mask

@@ -4,7 +4,7 @@ Each tokenizer module documents its vocabulary layout as named constants and off
 encoder (piece -> int64 token array) and a decoder (tokens -> notes). Available:
 
 - :mod:`merflow.tokenizers.midi_like`: the 388-token performance representation of Oore et
-  al. 2018, on :class:`merflow.midi.Notes` in seconds.
+  al. 2018, on :class:`merflow.music.midi.Notes` in seconds.
 - :mod:`merflow.tokenizers.refined_midi_like`: Zhu et al.'s refinement (MIDI-like plus a
   "harmonic" token per note onset), 404 tokens.
 - :mod:`merflow.tokenizers.remi`: REMI (Huang & Yang 2020: bar, position, chord, tempo,

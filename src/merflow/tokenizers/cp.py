@@ -61,7 +61,7 @@ Choices where MIDI-BERT does not define the behaviour (its script crashes):
   per beat, so MIDI-BERT's EMOPIA tokens are reproduced only with ``rescale=False`` (its
   "bar" is then 5 beats and its "16th" 5/16 of a beat).
 
-Corrupt or missing files raise :class:`~merflow.errors.InputError` (``corrupt_midi``,
+Corrupt or missing files raise :class:`~merflow.core.errors.InputError` (``corrupt_midi``,
 ``missing_file``); a piece left without any note raises it with reason ``no_notes``, where
 MIDI-BERT skips the file.
 """
@@ -77,8 +77,8 @@ import miditoolkit
 import numpy as np
 import symusic
 
-from merflow.errors import InputError
-from merflow.midi import read_score, score_note_arrays
+from merflow.core.errors import InputError
+from merflow.music.midi import read_score, score_note_arrays
 from merflow.tokenizers.chunks import chunk_rows
 
 TICKS_PER_BEAT = 480

@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from merflow.midi import Notes
+from merflow.music.midi import Notes
 
 STEP_SECONDS = 0.01
 N_PITCHES = 128

@@ -32,7 +32,7 @@ HARMONIC       388..403     ``token - 387`` notes (1..16) sound at the preceding
   needs and :func:`decode` ignores HARMONIC tokens (and any misplaced one), then decodes
   the rest as MIDI-like.
 
-The input is :class:`merflow.midi.Notes` in seconds, as produced by automatic
+The input is :class:`merflow.music.midi.Notes` in seconds, as produced by automatic
 transcription (the paper's use). ``decode(encode(notes))`` equals ``notes`` up to the
 10 ms grid and velocity binning, as for MIDI-like.
 """
@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from merflow.midi import Notes
+from merflow.music.midi import Notes
 from merflow.tokenizers import midi_like
 from merflow.tokenizers.midi_like import NOTE_OFF_OFFSET, TIME_SHIFT_OFFSET, VELOCITY_OFFSET
 

@@ -25,7 +25,7 @@ tempo as a class and a value of three 60-BPM ranges, and 60 chords (12 roots x 5
 qualities) plus "no chord".
 
 Time
-  The input is a tick-based :class:`symusic.Score` (:func:`merflow.midi.read_score`);
+  The input is a tick-based :class:`symusic.Score` (:func:`merflow.music.midi.read_score`);
   every tick is rescaled by the score's ticks per beat, so the result does not depend on
   the file's resolution. Bars are 4 beats from tick 0 (4/4 is assumed, as in the paper;
   time signatures are ignored). An onset goes to the nearest 16th note of the grid and a
@@ -88,7 +88,8 @@ from collections.abc import Iterable
 import numpy as np
 import symusic
 
-from merflow.midi import Notes, score_note_arrays, score_to_notes
+from merflow.music.midi import Notes, score_note_arrays, score_to_notes
+from merflow.music.tonality import N_PITCH_CLASSES, PITCH_CLASS_NAMES
 from merflow.tokenizers.midi_like import (
     DEFAULT_VELOCITY,
     N_VELOCITY_BINS,
@@ -96,7 +97,6 @@ from merflow.tokenizers.midi_like import (
     check_tokens,
     velocity_to_bin,
 )
-from merflow.tonality import N_PITCH_CLASSES, PITCH_CLASS_NAMES
 
 TICKS_PER_BEAT = 480
 BEATS_PER_BAR = 4
@@ -285,7 +285,7 @@ def encode(score: symusic.Score) -> np.ndarray:
     """REMI tokens of a score.
 
     Args:
-        score: tick-based score (:func:`merflow.midi.read_score`); all non-drum tracks
+        score: tick-based score (:func:`merflow.music.midi.read_score`); all non-drum tracks
             are merged.
 
     Returns:

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 import symusic
 
-from merflow.midi import Notes
+from merflow.music.midi import Notes
 
 #: The sustain pedal's controller number and the value from which it counts as pressed.
 SUSTAIN_CONTROLLER = 64
@@ -100,7 +100,7 @@ def apply_sustain(notes: list[_Note], intervals: list[list[float]]) -> list[_Not
 def pedal_notes(score: symusic.Score) -> Notes:
     """Pitched notes of ``score`` (any time unit) with the sustain pedal applied as EMOPIA_cls applies it.
 
-    Drum tracks are skipped, as :func:`merflow.midi.score_to_notes` skips them; the result may
+    Drum tracks are skipped, as :func:`merflow.music.midi.score_to_notes` skips them; the result may
     be empty (a score without pitched notes).
     """
     seconds = score.to("second")

@@ -3,7 +3,7 @@
 Conventions
 -----------
 A backend is any object satisfying :class:`Transcriber`: a ``name`` and a
-``transcribe(audio_path, item) -> Notes`` that raises :class:`~merflow.errors.InputError`
+``transcribe(audio_path, item) -> Notes`` that raises :class:`~merflow.core.errors.InputError`
 for a bad input. :func:`get_transcriber` builds one by name (:data:`TRANSCRIBERS`:
 ``basic_pitch``, ``transkun`` (in its own environment, :mod:`merflow.transcription.transkun`),
 ``oracle``); backends are imported only when asked for, so importing this package does not
@@ -11,16 +11,16 @@ load basic-pitch.
 
 :func:`transcribe_clips` writes ``out_dir/<clip_id>.mid`` per clip (atomically, one piano
 track): with ``beat_grid`` (the default) on a beat grid estimated from the notes
-(:mod:`merflow.beat_grid`: 480 ticks per beat, a tempo per beat, times in seconds
+(:mod:`merflow.transcription.beat_grid`: 480 ticks per beat, a tempo per beat, times in seconds
 preserved), so that bar/position tokenizers (CP, REMI) see real beats; otherwise at a
-constant 120 bpm (:func:`merflow.midi.write_notes`). It skips clips
+constant 120 bpm (:func:`merflow.music.midi.write_notes`). It skips clips
 whose MIDI is newer than their source file, records each failed clip in the ledger and
 carries on. Its table reports the processing time and the realtime factor
 (processing seconds / audio seconds) of every clip transcribed in this call.
 
 Oracle: the ``oracle`` backend is the dataset's own MIDI passed through the same runner.
 Its "audio" path for a clip is the clip's reference MIDI file, which it reads with
-:func:`merflow.midi.read_notes`. Keeping it a backend (rather than a special case in the
+:func:`merflow.music.midi.read_notes`. Keeping it a backend (rather than a special case in the
 caller) means every condition, oracle included, yields the same ``<clip_id>.mid`` layout,
 the same normalised MIDI format, the same table and ledger rows (``corrupt_midi``,
 ``no_notes``), and cache invalidation against the file actually read, with no mapping or
@@ -40,11 +40,11 @@ import numpy as np
 import pandas as pd
 import soundfile
 
-from merflow.beat_grid import write_beat_aligned
-from merflow.errors import InputError
-from merflow.ledger import Ledger
-from merflow.logs import Progress
-from merflow.midi import Notes, read_notes, write_notes
+from merflow.core.errors import InputError
+from merflow.core.ledger import Ledger
+from merflow.core.logs import Progress
+from merflow.music.midi import Notes, read_notes, write_notes
+from merflow.transcription.beat_grid import write_beat_aligned
 
 #: Columns of the table returned by :func:`transcribe_clips`.
 RESULT_COLUMNS = [
@@ -87,7 +87,7 @@ class Transcriber(Protocol):
 class OracleTranscriber:
     """The ground-truth "transcription": reads the clip's reference MIDI file.
 
-    ``transcribe(midi_path, item)`` returns :func:`merflow.midi.read_notes` of ``midi_path``
+    ``transcribe(midi_path, item)`` returns :func:`merflow.music.midi.read_notes` of ``midi_path``
     (all pitched tracks merged), so it raises ``missing_file``, ``corrupt_midi`` or ``no_notes``.
     """
 

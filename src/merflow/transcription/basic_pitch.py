@@ -2,7 +2,7 @@
 
 Conventions
 -----------
-Audio is decoded with :func:`merflow.features.audio.load_audio` (libsndfile, channels averaged,
+Audio is decoded with :func:`merflow.music.audio_features.load_audio` (libsndfile, channels averaged,
 soxr resampling: what ``librosa.load`` does) to mono at basic-pitch's rate (22050 Hz), cut into basic-pitch's
 overlapping 2 s windows, run through the ONNX model in batches and decoded into notes with
 basic-pitch's own post-processing (:func:`basic_pitch.note_creation.model_output_to_notes`), so
@@ -17,7 +17,7 @@ ONNX session is created once per process and shared by all transcribers. It runs
 (``threads: 1``; more cores = more shards): ONNX Runtime's default, one spinning thread per
 core, would take the cores of the jobs running beside it.
 
-Failure behaviour: a missing file raises :class:`~merflow.errors.InputError` with reason
+Failure behaviour: a missing file raises :class:`~merflow.core.errors.InputError` with reason
 ``missing_file``; a file that cannot be decoded as audio (or decodes to nothing) raises
 ``corrupt_audio``; audio in which no note is detected (e.g. silence) raises ``no_notes``.
 """
@@ -33,9 +33,9 @@ from typing import Any
 
 import numpy as np
 
-from merflow.errors import InputError
-from merflow.features.audio import load_audio as read_audio
-from merflow.midi import Notes
+from merflow.core.errors import InputError
+from merflow.music.audio_features import load_audio as read_audio
+from merflow.music.midi import Notes
 
 #: basic-pitch's defaults (``basic_pitch.inference.predict``, version 0.4.0).
 DEFAULT_ONSET_THRESHOLD = 0.5
@@ -101,7 +101,7 @@ def _onnx_session(path: Path) -> Any:
 def load_audio(audio_path: Path, item: str) -> np.ndarray:
     """Decode ``audio_path`` to mono float32 at basic-pitch's sample rate.
 
-    Uses :func:`merflow.features.audio.load_audio` without its silence check (silent
+    Uses :func:`merflow.music.audio_features.load_audio` without its silence check (silent
     audio is transcribed and then gives ``no_notes``).
 
     Returns:
@@ -109,7 +109,7 @@ def load_audio(audio_path: Path, item: str) -> np.ndarray:
 
     Raises:
         InputError: ``missing_file`` or ``corrupt_audio`` (also for a truncated WAV file, see
-            :func:`merflow.io.wav_shortfall`).
+            :func:`merflow.core.io.wav_shortfall`).
     """
     sample_rate = _basic_pitch().constants.AUDIO_SAMPLE_RATE
     return read_audio(Path(audio_path), sample_rate, item, silence_peak=None)

@@ -11,7 +11,7 @@ config key ``transcription.transkun.python`` names that environment's interprete
 :class:`TranskunTranscriber` starts :mod:`merflow.transcription.transkun_worker` there once
 (the model loads once per job, not per clip) and talks to it over a line-based JSON protocol
 (see that module). The main process decodes each clip itself with
-:func:`merflow.features.audio.load_audio` at the model's rate (44.1 kHz, channels averaged),
+:func:`merflow.music.audio_features.load_audio` at the model's rate (44.1 kHz, channels averaged),
 so missing, corrupt and silent audio get the same ledger reasons as with every other backend,
 and hands the worker a float32 ``.npy`` file. Notes come back in seconds with transkun's
 velocities; sustain-pedal events are left out. A clip yielding no notes raises ``no_notes``;
@@ -32,9 +32,9 @@ from typing import IO, Any
 
 import numpy as np
 
-from merflow.errors import InputError
-from merflow.features.audio import load_audio
-from merflow.midi import Notes
+from merflow.core.errors import InputError
+from merflow.music.audio_features import load_audio
+from merflow.music.midi import Notes
 
 #: The worker script, run by the transkun environment's interpreter.
 WORKER = Path(__file__).with_name("transkun_worker.py")

@@ -1,0 +1,3 @@
+"""Measuring runs: metrics, results tables beside the papers' numbers, MLflow tracking,
+learning curves.
+"""

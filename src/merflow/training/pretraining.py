@@ -1,0 +1,349 @@
+"""Masked-language-model masking and loss on CP tokens, as MIDI-BERT's pretraining (BERT's 15% / 80-10-10).
+
+Conventions
+-----------
+* Tokens: CP compound words, int64 (batch, n_notes, 4) with the field order and vocabulary
+  of :mod:`merflow.models.midibert` (``<PAD>`` = size - 2, ``<MASK>`` = size - 1 per field);
+  a note is padding when its Bar is ``<PAD>``. A flat token stream (Zhu et al.'s refined
+  MIDI-like tokens) is the one-field case: (batch, n, 1) with ``vocab_sizes = (V + 2,)``,
+  ``<PAD>`` = V and ``<MASK>`` = V + 1 (:func:`special_token_vocab`); everything below holds
+  for it with "note" read as "token".
+* Per sequence with v real notes, exactly ``max(1, round(0.15 * v))`` of them are chosen
+  (none when v = 0), uniformly without replacement; padding is never chosen. Of the c chosen,
+  ``round(0.8 * c)`` get ``<MASK>`` in all four fields, ``round(0.1 * c)`` get a random
+  token in each field (uniform over that field's regular ids, ``<PAD>``/``<MASK>`` excluded)
+  and the rest stay unchanged. Rounding is Python's (half to even), as MIDI-BERT's.
+* The loss is computed on the chosen notes only: for each field the mean cross-entropy
+  (natural log, nats) over chosen notes, then the four are averaged with weights equal to
+  the field vocabulary sizes (4, 18, 88, 66), as MIDI-BERT's trainer.
+* Randomness comes only from the ``torch.Generator`` passed in: equal seeds give equal masks.
+
+Deliberate differences from MIDI-BERT's ``BERTTrainer``: it chooses 15% of all 512
+positions (padding included, so short sequences get padding masked and predicted), its
+random tokens may be ``<PAD>`` or ``<MASK>``, and its attention mask is recomputed from the
+corrupted input (a masked padding note becomes attended). Here the choice is 15% of the real
+notes, random tokens are regular ones, and ``attention_mask`` comes from the original tokens.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.nn.functional import cross_entropy
+
+from merflow.models.midibert import (
+    CP_VOCAB_SIZES,
+    MASK_OFFSET_FROM_END,
+    N_SPECIAL_TOKENS,
+    valid_note_mask,
+)
+from merflow.training.torch_utils import load_checkpoint, save_checkpoint
+
+log = logging.getLogger(__name__)
+
+CHOSEN_FRACTION = 0.15
+MASK_TOKEN_FRACTION = 0.8
+RANDOM_TOKEN_FRACTION = 0.1
+PADDING_SORT_KEY = 2.0
+"""Sort key of padding notes: above every uniform [0, 1) key, so padding ranks last."""
+
+
+def special_token_vocab(n_regular: int) -> tuple[int]:
+    """The one-field vocabulary of a flat stream of ``n_regular`` token ids plus ``<PAD>``, ``<MASK>``."""
+    return (n_regular + N_SPECIAL_TOKENS,)
+
+
+@dataclass(frozen=True)
+class MaskedTokens:
+    """A corrupted batch; every field is (batch, n_notes) or (batch, n_notes, 4).
+
+    ``inputs`` int64 (batch, n, 4): what the model sees; ``targets``: the original tokens;
+    ``loss_mask`` bool: chosen notes (the loss is computed there); ``masked`` / ``randomized``
+    bool: chosen notes replaced by ``<MASK>`` / by random tokens (the others chosen are kept);
+    ``attention_mask`` bool: real (non-padding) notes of the original tokens.
+    """
+
+    inputs: Tensor
+    targets: Tensor
+    loss_mask: Tensor
+    masked: Tensor
+    randomized: Tensor
+    attention_mask: Tensor
+
+
+def _round(x: Tensor) -> Tensor:
+    return torch.round(x).to(torch.long)
+
+
+def mask_cp_tokens(
+    tokens: Tensor,
+    generator: torch.Generator,
+    vocab_sizes: tuple[int, ...] = CP_VOCAB_SIZES,
+    chosen_fraction: float = CHOSEN_FRACTION,
+    mask_token_fraction: float = MASK_TOKEN_FRACTION,
+    random_token_fraction: float = RANDOM_TOKEN_FRACTION,
+) -> MaskedTokens:
+    """BERT masking of CP tokens (batch, n, 4) (see Conventions); randomness from ``generator`` only."""
+    batch, n_notes, n_fields = tokens.shape
+    device = tokens.device
+    valid = valid_note_mask(tokens, vocab_sizes)
+    n_valid = valid.sum(dim=1)
+    n_chosen = torch.where(n_valid > 0, _round(n_valid * chosen_fraction).clamp(min=1), 0)
+    n_masked = _round(n_chosen * mask_token_fraction)
+    n_random = _round(n_chosen * random_token_fraction)
+
+    keys = torch.rand(batch, n_notes, generator=generator, device=generator.device).to(device)
+    keys = keys.masked_fill(~valid, PADDING_SORT_KEY)
+    rank = keys.argsort(dim=1).argsort(dim=1)  # place of each note in a random order of real notes
+    chosen = rank < n_chosen[:, None]
+    masked = rank < n_masked[:, None]
+    randomized = (rank >= n_masked[:, None]) & (rank < (n_masked + n_random)[:, None])
+
+    n_regular = torch.tensor(vocab_sizes, device=device) - N_SPECIAL_TOKENS
+    uniform = torch.rand(batch, n_notes, n_fields, generator=generator, device=generator.device).to(device)
+    random_tokens = torch.minimum((uniform * n_regular).to(torch.long), n_regular - 1)
+    mask_ids = torch.tensor(vocab_sizes, device=device) - MASK_OFFSET_FROM_END
+    inputs = torch.where(
+        masked[..., None], mask_ids, torch.where(randomized[..., None], random_tokens, tokens)
+    )
+    return MaskedTokens(inputs, tokens, chosen, masked, randomized, valid)
+
+
+@dataclass(frozen=True)
+class MlmLoss:
+    """``total``: vocabulary-size-weighted mean of ``per_field`` (4 scalars, nats per chosen note)."""
+
+    total: Tensor
+    per_field: tuple[Tensor, ...]
+
+
+def mlm_loss(
+    logits: Sequence[Tensor],
+    targets: Tensor,
+    loss_mask: Tensor,
+    vocab_sizes: tuple[int, ...] = CP_VOCAB_SIZES,
+) -> MlmLoss:
+    """Cross-entropy of per-field logits (batch, n, vocab_size_i) vs targets (batch, n, 4) on loss_mask."""
+    if not bool(loss_mask.any()):
+        raise ValueError("no chosen notes in the batch: the masked-LM loss is undefined")
+    per_field = tuple(
+        cross_entropy(field_logits[loss_mask], targets[..., i][loss_mask])
+        for i, field_logits in enumerate(logits)
+    )
+    weights = torch.tensor(vocab_sizes, dtype=per_field[0].dtype, device=per_field[0].device)
+    total = (torch.stack(per_field) * weights).sum() / weights.sum()
+    return MlmLoss(total, per_field)
+
+
+@dataclass(frozen=True)
+class PretrainSettings:
+    """Masked-LM optimisation (MIDI-BERT: AdamW lr 2e-5, batch 12); ``steps`` bounds the run.
+
+    ``max_seconds`` stops the run early (after a checkpoint) so it fits a time budget.
+    """
+
+    steps: int = 1000
+    batch_size: int = 12
+    lr: float = 2e-5
+    weight_decay: float = 0.01
+    checkpoint_every: int = 100
+    log_every: int = 10
+    max_seconds: float = float("inf")
+
+    @classmethod
+    def from_config(cls, pretrain: dict[str, Any]) -> PretrainSettings:
+        """Settings from a config ``pretrain`` section (``max_minutes`` becomes ``max_seconds``)."""
+        keys = ("steps", "batch_size", "lr", "checkpoint_every")
+        return cls(**{key: pretrain[key] for key in keys}, max_seconds=60.0 * pretrain["max_minutes"])
+
+
+@dataclass(frozen=True)
+class MlmStepResult:
+    """One masked-LM step, every field a detached scalar tensor on the model's device.
+
+    ``loss``: the batch's masked-LM loss (nats); ``correct`` / ``predicted``: fields of the
+    chosen notes predicted right / predicted (chosen notes x fields); ``notes``: real notes in
+    the batch (what the model read).
+    """
+
+    loss: Tensor
+    correct: Tensor
+    predicted: Tensor
+    notes: Tensor
+
+
+def mlm_step(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    chunks: np.ndarray,
+    generator: torch.Generator,
+    vocab_sizes: tuple[int, ...],
+    device: torch.device,
+) -> MlmStepResult:
+    """One masked-LM step on ``chunks`` (batch, n, n_fields): mask with ``generator``, then optimise.
+
+    Returns:
+        the loss and the counts of the masked-LM accuracy, on ``device`` (no synchronisation).
+    """
+    batch = mask_cp_tokens(torch.as_tensor(chunks), generator, vocab_sizes)
+    targets, loss_mask = batch.targets.to(device), batch.loss_mask.to(device)
+    logits = model(batch.inputs.to(device), batch.attention_mask.to(device))
+    loss = mlm_loss(logits, targets, loss_mask, vocab_sizes).total
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    with torch.no_grad():
+        correct = sum((f.argmax(dim=-1) == targets[..., i])[loss_mask].sum() for i, f in enumerate(logits))
+        predicted = loss_mask.sum() * len(logits)
+    return MlmStepResult(loss.detach(), correct, predicted, batch.attention_mask.sum())
+
+
+def pretrain_mlm(
+    model: torch.nn.Module,
+    chunks: np.ndarray,
+    settings: PretrainSettings,
+    checkpoint_path: Path,
+    device: torch.device,
+    seed: int,
+    vocab_sizes: tuple[int, ...] = CP_VOCAB_SIZES,
+) -> dict[str, list[float] | int | float]:
+    """Masked-LM pretraining on chunks (n_chunks, n, n_fields), resumable after a kill.
+
+    ``model(inputs, attention_mask)`` maps tokens (batch, n, n_fields) and a mask (batch, n)
+    to one logits tensor (batch, n, vocab_sizes[i]) per field: :class:`MidiBertLM` on CP
+    chunks (the default ``vocab_sizes``), or :class:`merflow.models.zhu.SymbolicLM` on a
+    flat token stream (``vocab_sizes`` from :func:`special_token_vocab`).
+
+    Every ``checkpoint_every`` steps (and at the end) the model, optimizer, step, loss curve
+    and generator state are saved atomically to ``checkpoint_path``; if that file exists
+    when the function starts, training resumes from it. Batches are drawn by a seeded
+    generator, so a resumed run continues the same sequence of batches.
+
+    Returns:
+        ``loss`` (mean masked-LM loss per logged interval, nats), ``accuracy`` (masked-LM
+        accuracy of the chosen notes' fields per logged interval), ``steps`` (the step of
+        each entry), ``steps_done``, ``seconds`` (this call's wall time).
+    """
+    model.to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    generator = torch.Generator().manual_seed(seed)
+    history: dict[str, Any] = {"loss": [], "accuracy": [], "steps": []}
+    step = 0
+    if checkpoint_path.is_file():
+        state = load_checkpoint(checkpoint_path, device)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])  # dropout
+        history = {
+            "loss": list(state["loss"]),
+            "accuracy": list(state.get("accuracy", [])),
+            "steps": list(state["loss_steps"]),
+        }
+        step = int(state["step"])
+        log.info("resumed masked-LM pretraining at step %d from %s", step, checkpoint_path)
+
+    def save() -> None:
+        save_checkpoint(
+            {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "generator": generator.get_state(),
+                "torch_rng": torch.get_rng_state(),
+                "step": step,
+                "loss": history["loss"],
+                "accuracy": history["accuracy"],
+                "loss_steps": history["steps"],
+            },
+            checkpoint_path,
+        )
+
+    started = interval_start = time.perf_counter()
+    first_step, interval = step, []
+    model.train()
+    while step < settings.steps:
+        index = torch.randint(len(chunks), (settings.batch_size,), generator=generator)
+        result = mlm_step(model, optimizer, chunks[index.numpy()], generator, vocab_sizes, device)
+        step += 1
+        interval.append(result)  # synced once per logged interval
+        elapsed = time.perf_counter() - started
+        if step % settings.log_every == 0 or step == settings.steps:
+            history["loss"].append(float(torch.stack([r.loss for r in interval]).mean()))
+            correct = float(sum(r.correct for r in interval))
+            history["accuracy"].append(correct / max(float(sum(r.predicted for r in interval)), 1.0))
+            history["steps"].append(step)
+            notes_per_s = float(sum(r.notes for r in interval)) / (time.perf_counter() - interval_start)
+            interval, interval_start = [], time.perf_counter()
+            rate = (step - first_step) / elapsed
+            log.info(
+                "step %d/%d: masked-LM loss %.4f, accuracy %.3f (%.2f steps/s, %.0f notes/s, ETA %.0f s)",
+                step,
+                settings.steps,
+                history["loss"][-1],
+                history["accuracy"][-1],
+                rate,
+                notes_per_s,
+                min((settings.steps - step) / rate, max(settings.max_seconds - elapsed, 0.0)),
+            )
+        if step % settings.checkpoint_every == 0 or elapsed > settings.max_seconds:
+            save()
+        if elapsed > settings.max_seconds:
+            log.info("time budget of %.0f s reached at step %d", settings.max_seconds, step)
+            break
+    save()
+    return {**history, "steps_done": step, "seconds": time.perf_counter() - started}
+
+
+def pretrain_to_files(
+    model: torch.nn.Module,
+    encoder: torch.nn.Module,
+    chunks_path: str | Path,
+    settings: dict[str, Any],
+    checkpoint_path: str | Path,
+    encoder_path: str | Path,
+    history_path: str | Path,
+    description: dict[str, Any],
+    vocab_sizes: tuple[int, ...] = CP_VOCAB_SIZES,
+) -> dict[str, Any]:
+    """Pretrain ``model`` on the chunks in ``chunks_path`` and save ``encoder``'s weights and the history.
+
+    The pipeline's pretraining job, for any masked-LM model: seeds everything with
+    ``settings["seed"]``, runs :func:`pretrain_mlm` (resuming from ``checkpoint_path``) on
+    the device picked from the environment, then writes ``encoder.state_dict()`` (the part
+    fine-tuning loads; a submodule of ``model``) and a JSON history (``description``, device,
+    number of chunks, loss curve, steps, seconds).
+
+    Args:
+        model: the masked-LM model (e.g. :class:`MidiBertLM`).
+        encoder: the submodule of ``model`` to save.
+        chunks_path: ``.npy`` of chunks (n_chunks, n, n_fields).
+        settings: a config ``pretrain`` section (see :meth:`PretrainSettings.from_config`, + ``seed``).
+        description: fields that identify the run in the history (e.g. ``{"preset": "tiny"}``).
+    """
+    from merflow.core.io import write_json
+    from merflow.training.torch_utils import seed_everything, select_device
+
+    seed_everything(settings["seed"])
+    chunks = np.load(chunks_path).astype(np.int64)
+    device = select_device()
+    history = pretrain_mlm(
+        model,
+        chunks,
+        PretrainSettings.from_config(settings),
+        Path(checkpoint_path),
+        device,
+        settings["seed"],
+        vocab_sizes,
+    )
+    save_checkpoint(encoder.state_dict(), encoder_path)
+    record = {**description, "device": str(device), "n_chunks": len(chunks), **history}
+    write_json(record, history_path)
+    return record
