@@ -410,11 +410,15 @@ def test_pretraining_resumes_exactly_after_a_stop(tmp_path):
     )
     cpu = torch.device("cpu")
 
+    held_out = chunks[:5]
+
     def run(path, steps):
         torch.manual_seed(0)
         model = MidiBertLM(MidiBert(config))
-        settings = PretrainSettings(steps=steps, batch_size=4, lr=1e-3, checkpoint_every=3, log_every=1)
-        return pretrain_mlm(model, chunks, settings, path, cpu, seed=0)
+        settings = PretrainSettings(
+            steps=steps, batch_size=4, lr=1e-3, checkpoint_every=3, log_every=1, eval_every=2
+        )
+        return pretrain_mlm(model, chunks[5:], settings, path, cpu, seed=0, held_out=held_out)
 
     straight = run(tmp_path / "a.pt", 6)
     run(tmp_path / "b.pt", 3)  # "killed" after 3 steps (its checkpoint survives)
@@ -424,6 +428,52 @@ def test_pretraining_resumes_exactly_after_a_stop(tmp_path):
     assert np.allclose(resumed["accuracy"], straight["accuracy"])
     assert all(0 <= a <= 1 for a in straight["accuracy"]) and len(straight["accuracy"]) == 6
     assert resumed["steps_done"] == 6
+    # held-out measures at step 0, every 2 steps and at the stop (step 3 of the cut run)
+    assert straight["held_out"]["steps"] == [0, 2, 4, 6]
+    assert resumed["held_out"]["steps"] == [0, 2, 3, 4, 6]
+    for key in ("loss", "accuracy"):
+        a, b = straight["held_out"][key], resumed["held_out"][key]
+        assert np.allclose([a[0], a[1], a[2], a[3]], [b[0], b[1], b[3], b[4]])
+    seconds = resumed["held_out"]["train_seconds"]
+    assert seconds == sorted(seconds) and seconds[0] < 1.0  # training time, summed over both calls
+    assert resumed["train_seconds"] >= seconds[-1]
+
+
+def test_pretraining_time_budget_counts_every_resumption(tmp_path):
+    from merflow.models.midibert import MidiBertLM
+    from merflow.training.pretraining import PretrainSettings, pretrain_mlm
+
+    config = MidiBertConfig.preset("cpu", num_layers=1, num_heads=2, hidden_size=32, intermediate_size=64)
+    chunks = np.stack([np.random.default_rng(0).integers(0, v, (8, 16)) for v in (4, 16, 86, 64)], axis=-1)
+    settings = PretrainSettings(steps=50, batch_size=2, lr=1e-3, checkpoint_every=10, max_seconds=0.0)
+    model = MidiBertLM(MidiBert(config))
+    first = pretrain_mlm(model, chunks, settings, tmp_path / "c.pt", torch.device("cpu"), seed=0)
+    assert first["steps_done"] == 1  # the budget (0 s) is spent by the first step
+    again = pretrain_mlm(model, chunks, settings, tmp_path / "c.pt", torch.device("cpu"), seed=0)
+    assert again["steps_done"] == 1
+    assert again["train_seconds"] == pytest.approx(first["train_seconds"], abs=0.05)
+
+
+def test_held_out_evaluation_is_deterministic_and_leaves_training_state_alone():
+    from merflow.models.midibert import MidiBertLM
+    from merflow.training.pretraining import mlm_evaluate
+
+    config = MidiBertConfig.preset("cpu", num_layers=1, num_heads=2, hidden_size=32, intermediate_size=64)
+    rng = np.random.default_rng(1)
+    limits = (4, 16, 86, 64)
+    chunks = np.stack([rng.integers(0, v, (6, 24)) for v in limits], axis=-1)
+    chunks[0, 12:] = np.array(MidiBertConfig().pad_ids)  # a short chunk: padding is never scored
+    torch.manual_seed(0)
+    model = MidiBertLM(MidiBert(config)).train()
+    rng_state = torch.get_rng_state()
+    first = mlm_evaluate(model, chunks, CP_VOCAB_SIZES, torch.device("cpu"), batch_size=4)
+    second = mlm_evaluate(model, chunks, CP_VOCAB_SIZES, torch.device("cpu"), batch_size=2)
+    assert first == pytest.approx(second)  # the same masks whatever the batching
+    assert model.training and torch.equal(torch.get_rng_state(), rng_state)
+    loss, accuracy = first
+    assert 0 <= accuracy <= 1 and loss > 0
+    with pytest.raises(ValueError, match="no real note"):
+        mlm_evaluate(model, chunks[:1, 12:], CP_VOCAB_SIZES, torch.device("cpu"))
 
 
 def _hf_relative_scores(attention, q, k):

@@ -117,6 +117,11 @@ def test_stft_ablation_and_coarse_mfcc_read_their_features(neural_run):
 def test_mofi_pretrained_then_fine_tuned(neural_run):
     pretraining = json.loads((neural_run / "results/pretrain/tiny/history.json").read_text())
     assert pretraining["steps_done"] == TINY_PRETRAINING["steps"]
+    # held-out pieces (2% of the corpus, whole pieces) scored before training and at the end
+    assert pretraining["n_held_out_chunks"] > 0 and pretraining["n_chunks"] > 0
+    held_out = pretraining["held_out"]
+    assert held_out["steps"][0] == 0 and held_out["steps"][-1] == TINY_PRETRAINING["steps"]
+    assert all(0 <= a <= 1 for a in held_out["accuracy"])
     assert (neural_run / "results/demo/models/mofi/main/seed0/predictions_chunks.parquet").is_file()
 
 

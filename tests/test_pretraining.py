@@ -288,3 +288,16 @@ def test_mirror_test_exclusion(shared_data: Path, mirror_sources: dict[str, Path
     contained = tested.set_index("piece_id")
     assert contained.loc["Xenogears_TwoPieces", "reason"] == "test_clip_contained"
     assert (manifest["corpus"] == "pop909").sum() == 909
+
+
+def test_held_out_pieces_are_a_stable_hash_sample() -> None:
+    from merflow.datasets.pretraining import is_held_out
+
+    pieces = [("pop1k7", f"src_{i:03d}_{j}") for i in range(100) for j in range(20)]
+    held = [p for p in pieces if is_held_out(*p, 0.02)]
+    assert 20 <= len(held) <= 60  # 2% of 2,000 pieces, binomial sd 6.3
+    assert held == [p for p in pieces if is_held_out(*p, 0.02)]  # the same pieces every time
+    assert set(held) <= {p for p in pieces if is_held_out(*p, 0.1)}  # nested as the fraction grows
+    assert not any(is_held_out(*p, 0.0) for p in pieces)
+    with pytest.raises(ValueError, match="fraction"):
+        is_held_out("pop909", "001", 1.0)

@@ -383,6 +383,11 @@ def get_final_output():
         "results/ledger.csv",
         "results/mlflow/logged.json",
         *annotation_outputs(),
+        *(
+            ["results/tables/pretraining_sizes.md"]
+            if config["midibert"]["size_sweep"]
+            else []
+        ),
     ]
 
 

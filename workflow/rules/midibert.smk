@@ -35,6 +35,7 @@ rule pretrain_chunks:
         manifest="results/pretrain/manifest.parquet",
     output:
         chunks="results/pretrain/cp_chunks.npy",
+        held_out="results/pretrain/cp_chunks_held_out.npy",
         ledger="results/pretrain/ledger_chunks.csv",
     log:
         "logs/pretrain/chunks.log",
@@ -45,7 +46,8 @@ rule pretrain_chunks:
     params:
         max_len=config["midibert"]["pretrain"]["max_len"],
         cp_rescale=config["midibert"]["cp_rescale"],
-        code=code_version("merflow.tokenizers.cp"),
+        held_out_fraction=config["midibert"]["pretrain"]["held_out_fraction"],
+        code=code_version("merflow.tokenizers.cp", "merflow.datasets.pretraining"),
     script:
         "../scripts/pretrain_chunks.py"
 
@@ -53,6 +55,7 @@ rule pretrain_chunks:
 rule pretrain_midibert:
     input:
         chunks="results/pretrain/cp_chunks.npy",
+        held_out="results/pretrain/cp_chunks_held_out.npy",
     output:
         encoder="results/pretrain/{preset}/midibert.pt",
         history="results/pretrain/{preset}/history.json",
@@ -128,3 +131,23 @@ rule probe_midibert:
         code=code_version("merflow.training.probing"),
     script:
         "../scripts/probe_midibert.py"
+
+
+rule pretraining_sizes:
+    input:
+        histories=expand(
+            "results/pretrain/{preset}/history.json",
+            preset=config["midibert"]["size_sweep"],
+        ),
+    output:
+        md="results/tables/pretraining_sizes.md",
+        csv="results/tables/pretraining_sizes.csv",
+        plot="results/plots/pretraining_sizes.png",
+    log:
+        "logs/pretrain/sizes.log",
+    conda:
+        "../../envs/pipeline.yaml"
+    params:
+        code=code_version("merflow.evaluation.pretraining_sizes"),
+    script:
+        "../scripts/pretraining_sizes.py"

@@ -22,17 +22,18 @@ def build(kind: str, preset: str):
     return model, model.encoder, vocab
 
 
-def main(kind: str, chunks: str, preset: str, settings: dict, checkpoint: str, threads: int, outputs) -> None:
+def main(kind: str, inputs, preset: str, settings: dict, checkpoint: str, threads: int, outputs) -> None:
     set_threads(threads)
     model, encoder, vocab = build(kind, preset)
-    files = (chunks, settings, checkpoint, outputs.encoder, outputs.history)
-    pretrain_to_files(model, encoder, *files, {"model": kind, "preset": preset}, vocab)
+    files = (inputs.chunks, settings, checkpoint, outputs.encoder, outputs.history)
+    description = {"model": kind, "preset": preset}
+    pretrain_to_files(model, encoder, *files, description, vocab, inputs.get("held_out"))
 
 
 setup_logging(snakemake.log[0])
 main(
     snakemake.params.kind,
-    snakemake.input.chunks,
+    snakemake.input,
     snakemake.wildcards.preset,
     dict(snakemake.params.settings),
     snakemake.params.checkpoint,

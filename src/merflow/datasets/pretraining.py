@@ -467,3 +467,17 @@ def _drop_reasons(table: pd.DataFrame) -> tuple[list[str], list[str]]:
         elif first_of[piece_hash] != i:
             reasons[i], details[i] = DUPLICATE, f"same notes as {labels[first_of[piece_hash]]}"
     return reasons, details
+
+
+def is_held_out(corpus: str, piece_id: str, fraction: float) -> bool:
+    """Whether the piece ``<corpus>/<piece_id>`` is held out of masked-LM training.
+
+    A piece is held out when the first 8 bytes of the SHA-256 of ``"<corpus>/<piece_id>"``,
+    read as an integer in [0, 1), fall under ``fraction``: whole pieces (no chunk of a held-out
+    piece is trained on), the same pieces for every model size, seed and run, and a piece
+    keeps its side when other pieces are added to the corpus.
+    """
+    if not 0.0 <= fraction < 1.0:
+        raise ValueError(f"held-out fraction must be in [0, 1), got {fraction}")
+    digest = hashlib.sha256(f"{corpus}/{piece_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < fraction

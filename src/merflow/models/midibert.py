@@ -54,8 +54,10 @@ projections with PyTorch defaults (MIDI-BERT builds them outside ``BertModel``).
 
 Presets (:data:`PRESETS`): ``paper`` (12 layers, 12 heads, hidden 768, intermediate 3072:
 111,100,160 parameters, the sum of the official checkpoint's key list; the MLM head adds
-135,344) and ``cpu`` (4 layers, 4 heads, hidden 256, intermediate 1024: 3,729,408
-parameters without the unused HF weights; MLM head 45,232) and ``tiny`` (2 layers, 4 heads,
+135,344), ``medium`` (6 layers, 6 heads, hidden 384, intermediate 1536: 11,479,808
+parameters; the largest size of the CPU size sweep), ``cpu`` (4 layers, 4 heads, hidden 256,
+intermediate 1024: 3,729,408 parameters without the unused HF weights; MLM head 45,232) and
+``tiny`` (2 layers, 4 heads,
 hidden 128, intermediate 512: 638,784 parameters, for the 2-hour CPU table): one masked-LM step (forward,
 backward, AdamW) on 8 chunks of 512 notes takes about 3.7 s of CPU time on one thread, so
 an epoch over ~10,000 pretraining chunks is about an hour on 2 cores.
@@ -143,6 +145,9 @@ class MidiBertConfig:
 
 PRESETS: dict[str, MidiBertConfig] = {
     "paper": MidiBertConfig(),
+    "medium": MidiBertConfig(
+        num_layers=6, num_heads=6, hidden_size=384, intermediate_size=1536, hf_unused_weights=False
+    ),
     "cpu": MidiBertConfig(
         num_layers=4, num_heads=4, hidden_size=256, intermediate_size=1024, hf_unused_weights=False
     ),

@@ -147,7 +147,11 @@ def mlm_loss(
 class PretrainSettings:
     """Masked-LM optimisation (MIDI-BERT: AdamW lr 2e-5, batch 12); ``steps`` bounds the run.
 
-    ``max_seconds`` stops the run early (after a checkpoint) so it fits a time budget.
+    ``max_seconds`` stops the run early (after a checkpoint) when its training time, summed
+    over every resumption and without the held-out measures, reaches it: a time-capped run
+    gets the same budget however often it was preempted;
+    ``eval_every`` is the number of steps between two measures of the held-out masked-LM
+    loss and accuracy (when held-out chunks are given; also at step 0 and at the end).
     """
 
     steps: int = 1000
@@ -157,12 +161,18 @@ class PretrainSettings:
     checkpoint_every: int = 100
     log_every: int = 10
     max_seconds: float = float("inf")
+    eval_every: int = 500
 
     @classmethod
     def from_config(cls, pretrain: dict[str, Any]) -> PretrainSettings:
         """Settings from a config ``pretrain`` section (``max_minutes`` becomes ``max_seconds``)."""
         keys = ("steps", "batch_size", "lr", "checkpoint_every")
-        return cls(**{key: pretrain[key] for key in keys}, max_seconds=60.0 * pretrain["max_minutes"])
+        eval_every = pretrain.get("eval_every", pretrain["checkpoint_every"])
+        return cls(
+            **{key: pretrain[key] for key in keys},
+            max_seconds=60.0 * pretrain["max_minutes"],
+            eval_every=eval_every,
+        )
 
 
 @dataclass(frozen=True)
@@ -178,6 +188,15 @@ class MlmStepResult:
     correct: Tensor
     predicted: Tensor
     notes: Tensor
+
+
+def correct_fields(logits: Sequence[Tensor], targets: Tensor, loss_mask: Tensor) -> Tensor:
+    """Fields of the chosen notes predicted right: a scalar tensor (no synchronisation).
+
+    ``logits``: one (batch, n, vocab_sizes[i]) tensor per field; ``targets`` (batch, n,
+    n_fields); ``loss_mask`` bool (batch, n).
+    """
+    return sum((field.argmax(dim=-1) == targets[..., i])[loss_mask].sum() for i, field in enumerate(logits))
 
 
 def mlm_step(
@@ -201,9 +220,53 @@ def mlm_step(
     loss.backward()
     optimizer.step()
     with torch.no_grad():
-        correct = sum((f.argmax(dim=-1) == targets[..., i])[loss_mask].sum() for i, f in enumerate(logits))
+        correct = correct_fields(logits, targets, loss_mask)
         predicted = loss_mask.sum() * len(logits)
     return MlmStepResult(loss.detach(), correct, predicted, batch.attention_mask.sum())
+
+
+HELD_OUT_SEED = 1234
+"""Seed of the held-out masks: the same chosen notes at every evaluation and in every run."""
+
+
+@torch.no_grad()
+def mlm_evaluate(
+    model: torch.nn.Module,
+    chunks: np.ndarray,
+    vocab_sizes: tuple[int, ...],
+    device: torch.device,
+    batch_size: int = 16,
+) -> tuple[float, float]:
+    """Masked-LM loss (nats, mean over batches weighted by chosen notes) and accuracy of the
+    chosen notes' fields on held-out ``chunks`` (n_chunks, n, n_fields), in eval mode.
+
+    All chunks are corrupted at once by a generator seeded with :data:`HELD_OUT_SEED`, so two
+    evaluations (of two checkpoints, or two model sizes, in any batch size) score the same
+    corrupted inputs; the training generator and torch's global RNG are not touched.
+    """
+    was_training = model.training
+    model.eval()
+    corrupted = mask_cp_tokens(
+        torch.as_tensor(chunks), torch.Generator().manual_seed(HELD_OUT_SEED), vocab_sizes
+    )
+    loss_sum, chosen, correct, predicted = 0.0, 0.0, 0.0, 0.0
+    for start in range(0, len(chunks), batch_size):
+        rows = slice(start, start + batch_size)
+        targets, loss_mask = corrupted.targets[rows].to(device), corrupted.loss_mask[rows].to(device)
+        logits = model(corrupted.inputs[rows].to(device), corrupted.attention_mask[rows].to(device))
+        n_chosen = float(loss_mask.sum())
+        if n_chosen == 0:
+            continue
+        loss_sum += float(mlm_loss(logits, targets, loss_mask, vocab_sizes).total) * n_chosen
+        chosen += n_chosen
+        correct += float(
+            sum((f.argmax(dim=-1) == targets[..., i])[loss_mask].sum() for i, f in enumerate(logits))
+        )
+        predicted += n_chosen * len(logits)
+    model.train(was_training)
+    if chosen == 0:
+        raise ValueError("held-out chunks hold no real note to score")
+    return loss_sum / chosen, correct / predicted
 
 
 def pretrain_mlm(
@@ -214,7 +277,8 @@ def pretrain_mlm(
     device: torch.device,
     seed: int,
     vocab_sizes: tuple[int, ...] = CP_VOCAB_SIZES,
-) -> dict[str, list[float] | int | float]:
+    held_out: np.ndarray | None = None,
+) -> dict[str, Any]:
     """Masked-LM pretraining on chunks (n_chunks, n, n_fields), resumable after a kill.
 
     ``model(inputs, attention_mask)`` maps tokens (batch, n, n_fields) and a mask (batch, n)
@@ -227,16 +291,22 @@ def pretrain_mlm(
     when the function starts, training resumes from it. Batches are drawn by a seeded
     generator, so a resumed run continues the same sequence of batches.
 
+    With ``held_out`` chunks (of pieces never trained on), :func:`mlm_evaluate` measures the
+    held-out loss and accuracy at step 0, every ``eval_every`` steps and at the end.
+
     Returns:
         ``loss`` (mean masked-LM loss per logged interval, nats), ``accuracy`` (masked-LM
         accuracy of the chosen notes' fields per logged interval), ``steps`` (the step of
-        each entry), ``steps_done``, ``seconds`` (this call's wall time).
+        each entry), ``steps_done``, ``seconds`` (this call's wall time),
+        ``train_seconds`` (training wall time of every call so far, evaluations excluded) and
+        ``held_out``: ``steps``, ``train_seconds``, ``loss``, ``accuracy`` of each evaluation.
     """
     model.to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     generator = torch.Generator().manual_seed(seed)
     history: dict[str, Any] = {"loss": [], "accuracy": [], "steps": []}
-    step = 0
+    held_out_curve: dict[str, list[float]] = {"steps": [], "train_seconds": [], "loss": [], "accuracy": []}
+    step, train_seconds_before = 0, 0.0
     if checkpoint_path.is_file():
         state = load_checkpoint(checkpoint_path, device)
         model.load_state_dict(state["model"])
@@ -249,6 +319,8 @@ def pretrain_mlm(
             "steps": list(state["loss_steps"]),
         }
         step = int(state["step"])
+        train_seconds_before = float(state.get("train_seconds", 0.0))
+        held_out_curve = {key: list(values) for key, values in state.get("held_out", held_out_curve).items()}
         log.info("resumed masked-LM pretraining at step %d from %s", step, checkpoint_path)
 
     def save() -> None:
@@ -262,19 +334,55 @@ def pretrain_mlm(
                 "loss": history["loss"],
                 "accuracy": history["accuracy"],
                 "loss_steps": history["steps"],
+                "train_seconds": train_seconds(),
+                "held_out": held_out_curve,
             },
             checkpoint_path,
         )
 
+    evaluation_seconds = 0.0
+
+    def train_seconds() -> float:
+        """Training wall time so far, over every call, evaluations excluded."""
+        return train_seconds_before + time.perf_counter() - started - evaluation_seconds
+
+    def evaluate() -> float:
+        """Measure the held-out loss and accuracy once per step; return the seconds it took."""
+        nonlocal evaluation_seconds
+        if held_out is None or (held_out_curve["steps"] and held_out_curve["steps"][-1] == step):
+            return 0.0
+        began = time.perf_counter()
+        loss, accuracy = mlm_evaluate(model, held_out, vocab_sizes, device, settings.batch_size)
+        for key, value in (("steps", step), ("train_seconds", train_seconds()), ("loss", loss)):
+            held_out_curve[key].append(value)
+        held_out_curve["accuracy"].append(accuracy)
+        spent = time.perf_counter() - began
+        evaluation_seconds += spent
+        log.info(
+            "held-out masked-LM at step %d: loss %.4f, accuracy %.3f (%d chunks, %.0f s of training)",
+            step,
+            loss,
+            accuracy,
+            len(held_out),
+            held_out_curve["train_seconds"][-1],
+        )
+        return spent
+
     started = interval_start = time.perf_counter()
     first_step, interval = step, []
     model.train()
-    while step < settings.steps:
+    if step == 0:
+        interval_start += evaluate()
+    budget_spent = train_seconds_before > settings.max_seconds
+    if budget_spent:
+        log.info("time budget of %.0f s already spent at step %d", settings.max_seconds, step)
+    while step < settings.steps and not budget_spent:
         index = torch.randint(len(chunks), (settings.batch_size,), generator=generator)
         result = mlm_step(model, optimizer, chunks[index.numpy()], generator, vocab_sizes, device)
         step += 1
         interval.append(result)  # synced once per logged interval
-        elapsed = time.perf_counter() - started
+        elapsed = time.perf_counter() - started - evaluation_seconds  # this call's training time
+        spent = train_seconds_before + elapsed  # the run's, over every resumption
         if step % settings.log_every == 0 or step == settings.steps:
             history["loss"].append(float(torch.stack([r.loss for r in interval]).mean()))
             correct = float(sum(r.correct for r in interval))
@@ -291,15 +399,24 @@ def pretrain_mlm(
                 history["accuracy"][-1],
                 rate,
                 notes_per_s,
-                min((settings.steps - step) / rate, max(settings.max_seconds - elapsed, 0.0)),
+                min((settings.steps - step) / rate, max(settings.max_seconds - spent, 0.0)),
             )
-        if step % settings.checkpoint_every == 0 or elapsed > settings.max_seconds:
+        if step % settings.eval_every == 0:
+            interval_start += evaluate()  # notes/s counts training only
+        if step % settings.checkpoint_every == 0 or spent > settings.max_seconds:
             save()
-        if elapsed > settings.max_seconds:
+        if spent > settings.max_seconds:
             log.info("time budget of %.0f s reached at step %d", settings.max_seconds, step)
             break
+    evaluate()
     save()
-    return {**history, "steps_done": step, "seconds": time.perf_counter() - started}
+    return {
+        **history,
+        "steps_done": step,
+        "seconds": time.perf_counter() - started,
+        "train_seconds": train_seconds(),
+        "held_out": held_out_curve,
+    }
 
 
 def pretrain_to_files(
@@ -312,6 +429,7 @@ def pretrain_to_files(
     history_path: str | Path,
     description: dict[str, Any],
     vocab_sizes: tuple[int, ...] = CP_VOCAB_SIZES,
+    held_out_path: str | Path | None = None,
 ) -> dict[str, Any]:
     """Pretrain ``model`` on the chunks in ``chunks_path`` and save ``encoder``'s weights and the history.
 
@@ -325,6 +443,8 @@ def pretrain_to_files(
         model: the masked-LM model (e.g. :class:`MidiBertLM`).
         encoder: the submodule of ``model`` to save.
         chunks_path: ``.npy`` of chunks (n_chunks, n, n_fields).
+        held_out_path: ``.npy`` of held-out chunks (pieces never trained on), scored as the
+            run goes (see :func:`pretrain_mlm`); none when ``None``.
         settings: a config ``pretrain`` section (see :meth:`PretrainSettings.from_config`, + ``seed``).
         description: fields that identify the run in the history (e.g. ``{"preset": "tiny"}``).
     """
@@ -333,6 +453,10 @@ def pretrain_to_files(
 
     seed_everything(settings["seed"])
     chunks = np.load(chunks_path).astype(np.int64)
+    held_out = None if held_out_path is None else np.load(held_out_path).astype(np.int64)
+    if held_out is not None and len(held_out) == 0:
+        log.warning("%s holds no chunk: no held-out masked-LM measure", held_out_path)
+        held_out = None
     device = select_device()
     history = pretrain_mlm(
         model,
@@ -342,8 +466,19 @@ def pretrain_to_files(
         device,
         settings["seed"],
         vocab_sizes,
+        held_out,
     )
     save_checkpoint(encoder.state_dict(), encoder_path)
-    record = {**description, "device": str(device), "n_chunks": len(chunks), **history}
+    n_held_out = 0 if held_out is None else len(held_out)
+    n_parameters = sum(p.numel() for p in encoder.parameters())
+    record = {
+        **description,
+        "device": str(device),
+        "n_chunks": len(chunks),
+        "n_held_out_chunks": n_held_out,
+        "n_encoder_parameters": n_parameters,
+        "threads": torch.get_num_threads(),
+        **history,
+    }
     write_json(record, history_path)
     return record
