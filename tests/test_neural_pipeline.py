@@ -67,6 +67,7 @@ def neural_run(tmp_path_factory, repo_root, shared_data) -> Path:
         "transcription": {"backends": ["basic_pitch"], "shards": 1},
         "midibert": {
             "preset": "tiny",
+            "size_sweep": ["tiny"],  # the sweep's table, of the one pretraining this run makes
             "pretrain": {**TINY_PRETRAINING, "corpora": ["vgmidi_unlabelled"]},
             "finetune": {"epochs": 1, "patience": 1, "batch_size": 8, "lr": 1e-4, "max_len": 32},
         },
@@ -122,6 +123,10 @@ def test_mofi_pretrained_then_fine_tuned(neural_run):
     held_out = pretraining["held_out"]
     assert held_out["steps"][0] == 0 and held_out["steps"][-1] == TINY_PRETRAINING["steps"]
     assert all(0 <= a <= 1 for a in held_out["accuracy"])
+    sizes = pd.read_csv(neural_run / "results/tables/pretraining_sizes.csv")
+    assert list(sizes["preset"]) == ["tiny"] and sizes["chosen"].all()
+    assert sizes.loc[0, "held_out_accuracy"] == pytest.approx(held_out["accuracy"][-1])
+    assert (neural_run / "results/plots/pretraining_sizes.png").is_file()
     assert (neural_run / "results/demo/models/mofi/main/seed0/predictions_chunks.parquet").is_file()
 
 
