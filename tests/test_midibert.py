@@ -416,7 +416,7 @@ def test_pretraining_resumes_exactly_after_a_stop(tmp_path):
         torch.manual_seed(0)
         model = MidiBertLM(MidiBert(config))
         settings = PretrainSettings(
-            steps=steps, batch_size=4, lr=1e-3, checkpoint_every=3, log_every=1, eval_every=2
+            steps=steps, batch_size=4, lr=1e-3, checkpoint_every=3, log_every=1, eval_every=2, warmup_steps=4
         )
         return pretrain_mlm(model, chunks[5:], settings, path, cpu, seed=0, held_out=held_out)
 
@@ -437,6 +437,16 @@ def test_pretraining_resumes_exactly_after_a_stop(tmp_path):
     seconds = resumed["held_out"]["train_seconds"]
     assert seconds == sorted(seconds) and seconds[0] < 1.0  # training time, summed over both calls
     assert resumed["train_seconds"] >= seconds[-1]
+
+
+def test_warmup_raises_the_learning_rate_linearly_then_holds_it():
+    from merflow.training.pretraining import PretrainSettings
+
+    settings = PretrainSettings(lr=1e-3, warmup_steps=4)
+    assert [settings.learning_rate(k) for k in (1, 2, 4, 5, 100)] == pytest.approx(
+        [2.5e-4, 5e-4, 1e-3, 1e-3, 1e-3]
+    )
+    assert PretrainSettings(lr=1e-3).learning_rate(1) == 1e-3
 
 
 def test_pretraining_time_budget_counts_every_resumption(tmp_path):

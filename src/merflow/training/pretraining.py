@@ -151,7 +151,10 @@ class PretrainSettings:
     over every resumption and without the held-out measures, reaches it: a time-capped run
     gets the same budget however often it was preempted;
     ``eval_every`` is the number of steps between two measures of the held-out masked-LM
-    loss and accuracy (when held-out chunks are given; also at step 0 and at the end).
+    loss and accuracy (when held-out chunks are given; also at step 0 and at the end);
+    ``warmup_steps`` > 0 raises the learning rate linearly over the first steps (step k,
+    1-based, uses ``lr * min(1, k / warmup_steps)``; a function of the step alone, so a
+    resumed run follows the same schedule), as BERT's pretraining does.
     """
 
     steps: int = 1000
@@ -162,6 +165,13 @@ class PretrainSettings:
     log_every: int = 10
     max_seconds: float = float("inf")
     eval_every: int = 500
+    warmup_steps: int = 0
+
+    def learning_rate(self, step: int) -> float:
+        """Learning rate of optimisation step ``step`` (1-based)."""
+        if self.warmup_steps <= 0:
+            return self.lr
+        return self.lr * min(1.0, step / self.warmup_steps)
 
     @classmethod
     def from_config(cls, pretrain: dict[str, Any]) -> PretrainSettings:
@@ -172,6 +182,7 @@ class PretrainSettings:
             **{key: pretrain[key] for key in keys},
             max_seconds=60.0 * pretrain["max_minutes"],
             eval_every=eval_every,
+            warmup_steps=pretrain.get("warmup_steps", 0),
         )
 
 
@@ -378,6 +389,8 @@ def pretrain_mlm(
         log.info("time budget of %.0f s already spent at step %d", settings.max_seconds, step)
     while step < settings.steps and not budget_spent:
         index = torch.randint(len(chunks), (settings.batch_size,), generator=generator)
+        for group in optimizer.param_groups:
+            group["lr"] = settings.learning_rate(step + 1)
         result = mlm_step(model, optimizer, chunks[index.numpy()], generator, vocab_sizes, device)
         step += 1
         interval.append(result)  # synced once per logged interval
