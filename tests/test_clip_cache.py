@@ -31,6 +31,11 @@ def test_entries_are_reused_until_input_or_version_changes(tmp_path):
     assert cache.get("a", source) is None  # input changed
     (tmp_path / "cache" / "b.pkl").write_bytes(b"garbage")
     assert cache.get("b", source) is None  # a damaged entry is a miss
+    # an entry of an older merflow whose classes moved (merflow.midi -> merflow.music.midi)
+    (tmp_path / "cache" / "c.pkl").write_bytes(b"cmerflow.midi\nNotes\n.")
+    assert cache.get("c", source) is None
+    (tmp_path / "cache" / "d.pkl").write_bytes(b"cmerflow.music.midi\nNoSuchClass\n.")
+    assert cache.get("d", source) is None
 
 
 def midi_index(tmp_path, n=3) -> pd.DataFrame:

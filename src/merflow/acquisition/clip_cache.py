@@ -48,8 +48,8 @@ class ClipCache:
             with entry.open("rb") as handle:
                 stamp, result = pickle.load(handle)  # our own files, written by put()
             fresh = stamp == self._stamp(input_path)
-        except (OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError):
-            fresh = False
+        except (OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError, ImportError, AttributeError):
+            fresh = False  # damaged, or written by a merflow whose classes have moved since
         if not fresh:
             self.misses += 1
             return None
