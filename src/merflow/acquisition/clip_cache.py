@@ -23,6 +23,11 @@ from merflow.core.io import atomic_path
 from merflow.core.ledger import Ledger
 
 
+UNREADABLE_ENTRY = (OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError, ImportError, AttributeError)
+"""What loading an entry raises when it is damaged, or was written by a merflow whose classes
+have moved since (a miss, recomputed, not a crash)."""
+
+
 class ClipCache:
     """Results by clip ID, valid while the clip's input file and ``version`` are unchanged.
 
@@ -48,8 +53,8 @@ class ClipCache:
             with entry.open("rb") as handle:
                 stamp, result = pickle.load(handle)  # our own files, written by put()
             fresh = stamp == self._stamp(input_path)
-        except (OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError, ImportError, AttributeError):
-            fresh = False  # damaged, or written by a merflow whose classes have moved since
+        except UNREADABLE_ENTRY:
+            fresh = False
         if not fresh:
             self.misses += 1
             return None
