@@ -22,8 +22,15 @@ from merflow.core.errors import InputError
 from merflow.core.io import atomic_path
 from merflow.core.ledger import Ledger
 
-
-UNREADABLE_ENTRY = (OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError, ImportError, AttributeError)
+UNREADABLE_ENTRY = (
+    OSError,
+    pickle.UnpicklingError,
+    EOFError,
+    ValueError,
+    TypeError,
+    ImportError,
+    AttributeError,
+)
 """What loading an entry raises when it is damaged, or was written by a merflow whose classes
 have moved since (a miss, recomputed, not a crash)."""
 
