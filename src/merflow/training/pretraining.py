@@ -362,9 +362,9 @@ def pretrain_mlm(
         nonlocal evaluation_seconds
         if held_out is None or (held_out_curve["steps"] and held_out_curve["steps"][-1] == step):
             return 0.0
-        began = time.perf_counter()
+        trained, began = train_seconds(), time.perf_counter()  # training time before this measure
         loss, accuracy = mlm_evaluate(model, held_out, vocab_sizes, device, settings.batch_size)
-        for key, value in (("steps", step), ("train_seconds", train_seconds()), ("loss", loss)):
+        for key, value in (("steps", step), ("train_seconds", trained), ("loss", loss)):
             held_out_curve[key].append(value)
         held_out_curve["accuracy"].append(accuracy)
         spent = time.perf_counter() - began
