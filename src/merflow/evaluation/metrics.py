@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.stats import binomtest, t
+from scipy.stats import binomtest
+from scipy.stats import t as student_t
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
 from merflow.core.labels import QUADRANT_NAMES, QUADRANTS, arousal_of, valence_of
@@ -85,7 +86,7 @@ def summarize(values: list[float] | np.ndarray) -> dict[str, float]:
     if len(values) == 1:
         return {"mean": mean, "std": 0.0, "ci_low": float("nan"), "ci_high": float("nan"), "n_runs": 1}
     std = float(values.std(ddof=1))
-    half_width = float(t.ppf((1 + CONFIDENCE) / 2, df=len(values) - 1)) * std / np.sqrt(len(values))
+    half_width = float(student_t.ppf((1 + CONFIDENCE) / 2, df=len(values) - 1)) * std / np.sqrt(len(values))
     return {
         "mean": mean,
         "std": std,

@@ -270,9 +270,7 @@ def mlm_evaluate(
             continue
         loss_sum += float(mlm_loss(logits, targets, loss_mask, vocab_sizes).total) * n_chosen
         chosen += n_chosen
-        correct += float(
-            sum((f.argmax(dim=-1) == targets[..., i])[loss_mask].sum() for i, f in enumerate(logits))
-        )
+        correct += float(correct_fields(logits, targets, loss_mask))
         predicted += n_chosen * len(logits)
     model.train(was_training)
     if chosen == 0:
@@ -394,8 +392,7 @@ def pretrain_mlm(
         result = mlm_step(model, optimizer, chunks[index.numpy()], generator, vocab_sizes, device)
         step += 1
         interval.append(result)  # synced once per logged interval
-        elapsed = time.perf_counter() - started - evaluation_seconds  # this call's training time
-        spent = train_seconds_before + elapsed  # the run's, over every resumption
+        spent = train_seconds()  # the run's training time, over every resumption
         if step % settings.log_every == 0 or step == settings.steps:
             history["loss"].append(float(torch.stack([r.loss for r in interval]).mean()))
             correct = float(sum(r.correct for r in interval))
@@ -403,7 +400,7 @@ def pretrain_mlm(
             history["steps"].append(step)
             notes_per_s = float(sum(r.notes for r in interval)) / (time.perf_counter() - interval_start)
             interval, interval_start = [], time.perf_counter()
-            rate = (step - first_step) / elapsed
+            rate = (step - first_step) / (spent - train_seconds_before)  # this call's steps/s
             log.info(
                 "step %d/%d: masked-LM loss %.4f, accuracy %.3f (%.2f steps/s, %.0f notes/s, ETA %.0f s)",
                 step,
