@@ -99,3 +99,20 @@ def test_validation_is_remembered_exactly_per_config_and_schema(tmp_path, monkey
     with pytest.raises(ValueError, match="invalid merflow config"):
         config_module.validate_config_cached({**raw, "seeds": "zero"}, tmp_path)
     assert len(list(tmp_path.glob("*.json"))) == 2  # an invalid config is never stored
+
+
+def test_faithful_cpu_caps_lie_past_every_committed_runs_best_epoch(repo_root):
+    """The epoch caps of config/faithful_cpu.yaml were chosen from the runs kept in
+    docs/results/faithful_cpu/runs/: a capped model must still reach the best validation
+    epoch of each of its committed runs (else the cap would change the tested checkpoint)."""
+    import json
+
+    cpu = load_config(repo_root / "config" / "faithful_cpu.yaml")
+    runs = sorted((repo_root / "docs/results/faithful_cpu/runs").rglob("metrics.json"))
+    assert runs, "docs/results/faithful_cpu/runs holds no metrics.json"
+    for path in runs:
+        metrics = json.loads(path.read_text())
+        model = path.relative_to(repo_root / "docs/results/faithful_cpu/runs").parts[0]
+        cap = cpu["models"][model]["training"]["epochs"]
+        best = metrics["history"]["best_epoch"] + 1  # history counts epochs from 0
+        assert best <= cap, f"{path}: best epoch {best} lies past the cap {cap} of {model}"
