@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from merflow.core.config import SCHEMA_PATH, config_hash, load_config
+from merflow.core.config import SCHEMA_PATH, config_hash, load_config, validate_config
 
 
 def test_defaults_fill_every_section():
@@ -116,3 +116,27 @@ def test_faithful_cpu_caps_lie_past_every_committed_runs_best_epoch(repo_root):
         cap = cpu["models"][model]["training"]["epochs"]
         best = metrics["history"]["best_epoch"] + 1  # history counts epochs from 0
         assert best <= cap, f"{path}: best epoch {best} lies past the cap {cap} of {model}"
+
+
+def test_finetune_batch_size_is_resolved_per_dataset(repo_root):
+    """MoFi's batch 16 on EMOPIA and 8 on VGMIDI: each job sees its own batch size only, so a
+    change to VGMIDI's leaves EMOPIA's job settings (and its Snakemake params) unchanged."""
+    from merflow.core.config import finetune_job_settings
+
+    raw = yaml.safe_load((repo_root / "config" / "mofi_cpu.yaml").read_text())
+    raw["midibert"]["finetune"]["batch_size_by_dataset"] = {"emopia": 16, "vgmidi": 8}
+    config = validate_config(raw)
+    emopia = finetune_job_settings(config["midibert"], "emopia")
+    vgmidi = finetune_job_settings(config["midibert"], "vgmidi")
+    assert emopia["finetune"]["batch_size"] == 16 and vgmidi["finetune"]["batch_size"] == 8
+    assert "batch_size_by_dataset" not in emopia["finetune"]
+    assert set(emopia) == {"preset", "checkpoint", "cp_rescale", "finetune"}
+
+    raw["midibert"]["finetune"]["batch_size_by_dataset"] = {"emopia": 16, "vgmidi": 4}
+    assert finetune_job_settings(validate_config(raw)["midibert"], "emopia") == emopia
+    without = finetune_job_settings(config["midibert"], "pop909")  # not named: batch_size
+    assert without["finetune"]["batch_size"] == config["midibert"]["finetune"]["batch_size"]
+
+    raw["midibert"]["finetune"]["batch_size_by_dataset"] = {"emopia": 0}
+    with pytest.raises(ValueError, match="minimum"):
+        validate_config(raw)

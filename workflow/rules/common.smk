@@ -4,9 +4,9 @@
 from pathlib import Path
 
 from merflow.core.config import (
-    FINETUNE_KEYS,
     NEURAL_TRAINING_KEYS,
     canonical,
+    finetune_job_settings,
     model_job_settings,
     neural_input_tables,
     only,
@@ -422,6 +422,11 @@ def transcription_threads(wildcards):
     if wildcards.backend != "transkun":
         return 1
     return config["transcription"]["transkun"]["threads"] or 2
+
+
+def finetune_settings(wildcards):
+    """What a fine-tuning or probing job reads of section midibert, its dataset's batch size resolved."""
+    return finetune_job_settings(config["midibert"], wildcards.dataset)
 
 
 def model_settings(wildcards):

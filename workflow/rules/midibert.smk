@@ -98,7 +98,7 @@ rule train_mofi:
         gpu=1,
     params:
         settings=model_settings,
-        midibert=only(config["midibert"], FINETUNE_KEYS),
+        midibert=finetune_settings,
         code=code_version("merflow.training.finetuning", "merflow.models.checkpoint"),
     script:
         "../scripts/train_mofi.py"
@@ -124,7 +124,7 @@ rule probe_midibert:
     resources:
         gpu=1,
     params:
-        midibert=only(config["midibert"], FINETUNE_KEYS),
+        midibert=finetune_settings,
         injection=mofi_injection,
         part=probe_part,
         seed=config["seeds"][0],

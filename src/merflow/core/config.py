@@ -186,6 +186,22 @@ def only(section: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
     return canonical({key: section[key] for key in keys if key in section})
 
 
+def finetune_job_settings(midibert: dict[str, Any], dataset: str) -> dict[str, Any]:
+    """What a fine-tuning or probing job on ``dataset`` reads of section ``midibert``, canonical.
+
+    ``finetune.batch_size_by_dataset`` (MoFi's batch 16 on EMOPIA, 8 on VGMIDI) is resolved
+    here into ``finetune.batch_size`` for this dataset and then dropped, so that changing one
+    dataset's batch size reruns no job of another.
+    """
+    settings = {key: midibert[key] for key in FINETUNE_KEYS if key in midibert}
+    finetune = dict(settings.get("finetune", {}))
+    by_dataset = finetune.pop("batch_size_by_dataset", None) or {}
+    if dataset in by_dataset:
+        finetune["batch_size"] = by_dataset[dataset]
+    settings["finetune"] = finetune
+    return canonical(settings)
+
+
 def model_job_settings(entry: dict[str, Any]) -> dict[str, Any]:
     """What a model's jobs read of its config entry (:data:`MODEL_KEYS` of its estimator), canonical."""
     return only(entry, MODEL_KEYS[entry["estimator"]])
