@@ -27,6 +27,10 @@ scaled to the full batch by clip count (the "measured" column says so).
 Usage (not part of the tests; about 15-25 minutes on 2 cores):
 
     python benchmarks/bench_floor.py [--presets paper cpu] [--models lstm_attn zhu ...]
+
+A model named ``model:ablation`` (``zhao_yoshii:symbolic_only``, ``zhu:stft_input``...) is
+that ablation of the model, measured as merflow trains it, without a floor (its floor
+columns are blank; its FLOPs are counted on merflow's step).
 """
 
 from __future__ import annotations
@@ -120,7 +124,7 @@ class Case:
     lengths: np.ndarray  # cost length per clip (what batches are bucketed by)
     batch_size: int
     ours: Callable[[np.ndarray], Callable[[], None]]  # clip lengths -> one step of ours
-    floor: Callable[[np.ndarray], Callable[[], None]]  # clip lengths -> one floor step
+    floor: Callable[[np.ndarray], Callable[[], None]] | None  # clip lengths -> one floor step
     recurrent: list[nn.Module]  # nn.LSTM/GRU layers, whose FLOPs are counted analytically
 
 
@@ -157,8 +161,14 @@ def _zhu_symbolic_dense(encoder: nn.Module, tokens: Tensor) -> Tensor:
     return encoder.encoder(x)
 
 
-def neural_case(estimator: str, preset: str, lengths: Lengths, rng: np.random.Generator) -> Case:
-    """LSTM-Attn, short-chunk ResNet, Zhao & Yoshii or Zhu et al. through ``training_step``."""
+def neural_case(
+    estimator: str, preset: str, lengths: Lengths, rng: np.random.Generator, ablation: str = "full"
+) -> Case:
+    """LSTM-Attn, short-chunk ResNet, Zhao & Yoshii or Zhu et al. through ``training_step``.
+
+    An ``ablation`` other than ``full`` has no floor here (its case's ``floor`` is None): its
+    step is measured as merflow trains it, and its FLOPs are counted on that step.
+    """
     batch_size = PUBLISHED[estimator][0]
     cpu = preset == "cpu"
     settings = NeuralSettings(
@@ -169,7 +179,8 @@ def neural_case(estimator: str, preset: str, lengths: Lengths, rng: np.random.Ge
     )
     tokenizer = "refined_midi_like" if estimator == "zhu" else "midi_like"
     rows = {"log_mel": 128, "mfcc_coarse": 23, "mfcc": 20, "stft": 257}
-    config = neural_model_config(settings, {"estimator": estimator, "tokenizer": tokenizer}, rows)
+    entry = {"estimator": estimator, "tokenizer": tokenizer, "ablation": ablation}
+    config = neural_model_config(settings, entry, rows)
     model = build_model(config)
     vocab = config.vocab_size if hasattr(config, "vocab_size") else 0
     token_lengths = lengths.refined if estimator == "zhu" else lengths.midi_like
@@ -254,12 +265,12 @@ def neural_case(estimator: str, preset: str, lengths: Lengths, rng: np.random.Ge
 
     if isinstance(model, LSTMAttn):
         recurrent = [model.encoder.rnn]
-    elif isinstance(model, ZhaoYoshii):
+    elif isinstance(model, ZhaoYoshii) and model.symbolic_branch is not None:
         recurrent = [model.symbolic_branch.rnn]
     cost = token_lengths if isinstance(model, LSTMAttn | ZhaoYoshii | Zhu) else np.ones_like(frame_lengths)
     if isinstance(model, ShortChunkResNet):
         cost = np.full(len(frame_lengths), chunk_frames)
-    return Case(model, cost, batch_size, ours, floor, recurrent)
+    return Case(model, cost, batch_size, ours, floor if ablation == "full" else None, recurrent)
 
 
 def mofi_case(preset: str, lengths: Lengths, rng: np.random.Generator) -> Case:
@@ -355,8 +366,9 @@ def recurrent_flops(rnn: nn.Module, positions: int) -> float:
 
 
 def step_flops(case: Case, clip_lengths: np.ndarray) -> float:
-    """FLOPs of one floor step: the counter's, with recurrent layers counted analytically."""
-    step = case.floor(clip_lengths)
+    """FLOPs of one floor step (of ours where the case has no floor): the counter's, with
+    recurrent layers counted analytically."""
+    step = (case.floor or case.ours)(clip_lengths)
     with FlopCounterMode(display=False) as counter:
         step()
     counts = counter.get_flop_counts()
@@ -394,13 +406,13 @@ def measure(name: str, preset: str, case: Case, args: argparse.Namespace) -> dic
         sub = np.sort(lengths)[-scale_clips:] if len(lengths) > scale_clips else lengths
         factor = len(lengths) / len(sub)
         ours_t.append(best_time(case.ours(sub), args.repeats) * factor)
-        floor_t.append(best_time(case.floor(sub), args.repeats) * factor)
+        floor_t.append(best_time(case.floor(sub), args.repeats) * factor if case.floor else float("nan"))
         flops.append(step_flops(case, sub) * factor)
         measured.append(f"{len(sub)}/{len(lengths)}")
     epoch_lengths = [case.lengths[b] for b in epoch]
     a, b = fit_cost(picks, ours_t)
     ga, gb = fit_cost(picks, flops)
-    batch_size, epochs, source = PUBLISHED[name]
+    batch_size, epochs, source = PUBLISHED[name.split(":")[0]]
     ours_epoch = epoch_cost(epoch_lengths, a, b)
     epoch_flops = epoch_cost(epoch_lengths, ga, gb)
     if epochs is None:  # pretraining: a fixed number of steps of equal batches
@@ -429,6 +441,11 @@ def measure(name: str, preset: str, case: Case, args: argparse.Namespace) -> dic
         "epochs": epochs,
         "source": source,
     }
+
+
+def _or_dash(value: float, spec: str) -> str:
+    """``value`` formatted, or "-" where it is NaN (an ablation has no floor)."""
+    return "-" if value != value else format(value, spec)
 
 
 def main() -> int:
@@ -462,13 +479,13 @@ def main() -> int:
                 case = mofi_case(preset, lengths, rng)
             elif name.endswith("_mlm"):
                 case = mlm_case(name, preset, lengths, rng)
-            else:
-                case = neural_case(name, preset, lengths, rng)
+            else:  # "zhu" or "zhu:symbolic_only": a model and its ablation
+                case = neural_case(*name.split(":")[:1], preset, lengths, rng, *name.split(":")[1:])
             row = measure(name, preset, case, args)
             rows.append(row)
             print(
                 f"{preset:>5} {name:<18} ours {row['ours_s']:8.3f} s  floor {row['floor_s']:8.3f} s  "
-                f"x{row['ratio']:.2f}  ({row['measured']} clips measured)",
+                f"x{_or_dash(row['ratio'], '.2f')}  ({row['measured']} clips measured)",
                 flush=True,
             )
     table = pd.DataFrame(rows)
@@ -489,12 +506,13 @@ def main() -> int:
     for r in table.to_dict("records"):
         print(
             f"| {r['model']} | {r['preset']} | {r['params_M']:.2f} | {r['batch']} | {r['median_len']} | "
-            f"{r['ours_s']:.3f} | {r['floor_s']:.3f} | {r['ratio']:.2f} | {r['gflop_step']:.1f} | "
+            f"{r['ours_s']:.3f} | {_or_dash(r['floor_s'], '.3f')} | {_or_dash(r['ratio'], '.2f')} | "
+            f"{r['gflop_step']:.1f} | "
             f"{r['padding']:.1%} | {r['epoch']} | {r['cpu_epoch_min']:.2f} | {r['epochs']} | "
             f"{r['run_cpu_h']:.2f} | {r['run_gpu_min']:.2f} |"
         )
     print()
-    for name in dict.fromkeys(table["model"]):
+    for name in dict.fromkeys(name.split(":")[0] for name in table["model"]):
         print(f"- {name}: {PUBLISHED[name][2]}")
     print(f"\ntotal {time.perf_counter() - started:.0f} s")
     return 0
