@@ -412,7 +412,7 @@ def measure(name: str, preset: str, case: Case, args: argparse.Namespace) -> dic
     epoch_lengths = [case.lengths[b] for b in epoch]
     a, b = fit_cost(picks, ours_t)
     ga, gb = fit_cost(picks, flops)
-    batch_size, epochs, source = PUBLISHED[name.split(":")[0]]
+    batch_size, epochs, source = PUBLISHED[name.partition(":")[0]]
     ours_epoch = epoch_cost(epoch_lengths, a, b)
     epoch_flops = epoch_cost(epoch_lengths, ga, gb)
     if epochs is None:  # pretraining: a fixed number of steps of equal batches
@@ -480,7 +480,8 @@ def main() -> int:
             elif name.endswith("_mlm"):
                 case = mlm_case(name, preset, lengths, rng)
             else:  # "zhu" or "zhu:symbolic_only": a model and its ablation
-                case = neural_case(*name.split(":")[:1], preset, lengths, rng, *name.split(":")[1:])
+                model, _, ablation = name.partition(":")
+                case = neural_case(model, preset, lengths, rng, ablation or "full")
             row = measure(name, preset, case, args)
             rows.append(row)
             print(
@@ -512,7 +513,7 @@ def main() -> int:
             f"{r['run_cpu_h']:.2f} | {r['run_gpu_min']:.2f} |"
         )
     print()
-    for name in dict.fromkeys(name.split(":")[0] for name in table["model"]):
+    for name in dict.fromkeys(name.partition(":")[0] for name in table["model"]):
         print(f"- {name}: {PUBLISHED[name][2]}")
     print(f"\ntotal {time.perf_counter() - started:.0f} s")
     return 0

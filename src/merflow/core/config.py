@@ -193,7 +193,7 @@ def finetune_job_settings(midibert: dict[str, Any], dataset: str) -> dict[str, A
     here into ``finetune.batch_size`` for this dataset and then dropped, so that changing one
     dataset's batch size reruns no job of another.
     """
-    settings = {key: midibert[key] for key in FINETUNE_KEYS if key in midibert}
+    settings = only(midibert, FINETUNE_KEYS)
     finetune = dict(settings.get("finetune", {}))
     by_dataset = finetune.pop("batch_size_by_dataset", None) or {}
     if dataset in by_dataset:
