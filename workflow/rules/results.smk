@@ -14,6 +14,7 @@ rule results_table:
         ),
         csv="results/tables/{dataset}_{split}.csv",
         paired="results/tables/{dataset}_{split}_paired.csv",
+        contrasts="results/tables/{dataset}_{split}_contrasts.md",
         plot=report(
             "results/plots/{dataset}_{split}_accuracy.png",
             caption="../report/accuracy_plot.rst",
@@ -27,7 +28,8 @@ rule results_table:
         "../../envs/pipeline.yaml"
     params:
         audio_source=config["audio"]["source"],
-        code=code_version("merflow.evaluation.tables"),
+        contrasts=config["contrasts"],
+        code=code_version("merflow.evaluation.tables", "merflow.evaluation.contrasts"),
     script:
         "../scripts/results_table.py"
 

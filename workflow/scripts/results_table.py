@@ -1,4 +1,4 @@
-"""Snakemake script: results table, paired comparisons and accuracy plot of one dataset and split."""
+"""Snakemake script: one dataset and split's results table, paired comparisons, contrasts and plot."""
 
 from pathlib import Path
 
@@ -6,6 +6,7 @@ import pandas as pd
 
 from merflow.core.io import atomic_path, read_json, write_text
 from merflow.core.logs import setup_logging
+from merflow.evaluation.contrasts import contrasts, contrasts_markdown
 from merflow.evaluation.tables import paired_comparisons, plot_accuracy, results_table, to_markdown
 
 
@@ -15,7 +16,13 @@ def write_csv(table: pd.DataFrame, path: str) -> None:
 
 
 def main(
-    metrics: list[str], predictions: list[str], dataset: str, split: str, audio_source: str, outputs
+    metrics: list[str],
+    predictions: list[str],
+    dataset: str,
+    split: str,
+    audio_source: str,
+    pairs: list[list[str]],
+    outputs,
 ) -> None:
     runs = [read_json(p) for p in metrics]
     table = results_table(runs, dataset, split, audio_source)
@@ -25,7 +32,9 @@ def main(
     for path in predictions:
         info = read_json(Path(path).with_name("training.json"))
         by_run[(info["model"], info["part"], info["seed"])] = pd.read_parquet(path)
-    write_csv(paired_comparisons(by_run), outputs.paired)
+    paired = paired_comparisons(by_run)
+    write_csv(paired, outputs.paired)
+    write_text(contrasts_markdown(contrasts(paired, pairs), pairs, dataset, split), outputs.contrasts)
     clip_level = table[table["level"] == "clip"].reset_index(drop=True)
     plot_accuracy(clip_level, outputs.plot, f"{dataset}, split {split}: 4Q accuracy (test, clip level)")
 
@@ -37,5 +46,6 @@ main(
     snakemake.wildcards.dataset,
     snakemake.wildcards.split,
     snakemake.params.audio_source,
+    snakemake.params.contrasts,
     snakemake.output,
 )

@@ -87,6 +87,11 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
             raise ValueError(f"model {name!r}: mofi models and only they read `cp` tokens")
         if (model["estimator"] in NEURAL_ESTIMATORS) != (model["features"] == "neural"):
             raise ValueError(f"model {name!r}: neural estimators and only they have `features: neural`")
+    for pair in resolved["contrasts"]:
+        unknown = [name for name in pair if name not in resolved["models"]]
+        if unknown or pair[0] == pair[1]:
+            reason = f"{unknown} not in models" if unknown else "a model against itself"
+            raise ValueError(f"contrasts: pair {pair}: {reason}")
     audio = resolved["features"]["audio"]
     if audio["n_mfcc"] > audio["n_mels"]:
         raise ValueError("features.audio.n_mfcc must not exceed n_mels (librosa returns only n_mels rows)")
