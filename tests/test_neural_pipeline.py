@@ -128,6 +128,13 @@ def test_mofi_pretrained_then_fine_tuned(neural_run):
     assert sizes.loc[0, "held_out_accuracy"] == pytest.approx(held_out["accuracy"][-1])
     assert (neural_run / "results/plots/pretraining_sizes.png").is_file()
     assert (neural_run / "results/demo/models/mofi/main/seed0/predictions_chunks.parquet").is_file()
+    # the fine-tuned run, and so its table row, states the encoder's pretraining
+    run = json.loads((neural_run / "results/demo/models/mofi/main/seed0/metrics.json").read_text())
+    assert run["encoder_pretraining"]["steps"] == TINY_PRETRAINING["steps"]
+    assert run["encoder_pretraining"]["held_out_accuracy"] == pytest.approx(held_out["accuracy"][-1])
+    table = pd.read_csv(neural_run / "results/tables/demo_song_disjoint.csv")
+    stated = table.loc[table["model"] == "mofi", "encoder_pretraining"]
+    assert len(stated) and all(s.startswith(f"{TINY_PRETRAINING['steps']} steps, ") for s in stated)
 
 
 def test_a_neural_optimisation_key_reruns_only_the_neural_trainings_tables_and_mlflow(neural_run, repo_root):

@@ -222,3 +222,33 @@ def test_learning_curves_table_reads_each_runs_epochs_and_the_tested_one(tmp_pat
     assert "| lstm | 0 | 0.400 | 0.450 | - | 2 | 0.500 | 3 | 0.700 | 0.600 |" in curves_markdown(table, "t")
     plot_curves([neural], tmp_path / "curves.png", "t")
     assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_fine_tuned_row_states_its_encoders_pretraining_and_its_epoch_cap():
+    pretraining = {"preset": "cpu", "steps": 2240, "train_minutes": 90.02, "held_out_accuracy": 0.51234}
+    runs = [
+        run_info("mofi", seed, 0.6)
+        | {
+            "preset": "cpu",
+            "finetune": {"epochs": 20},
+            "history": {"epochs_run": 8, "best_epoch": 4, "seconds": 600.0},
+            "encoder_pretraining": pretraining,
+        }
+        for seed in (0, 1)
+    ]
+    row = results_table(runs, "emopia", "official").iloc[0]
+    assert row["encoder_pretraining"] == "2240 steps, 90 min, held-out MLM acc 0.512"
+    assert (row["epoch_cap"], row["epochs_run"], row["best_epoch"]) == ("20", 8.0, 5.0)
+    text = to_markdown(results_table(runs, "emopia", "official"), "emopia", "official")
+    assert "| cpu (2240 steps, 90 min, held-out MLM acc 0.512) | 8.0 (20) | 5.0 | 10.0 |" in text
+    # a classical row states no encoder; runs on two encoders name both
+    assert (
+        results_table([run_info("symbolic_lr_oracle", 0, 0.6)], "emopia", "official").iloc[0][
+            "encoder_pretraining"
+        ]
+        == ""
+    )
+    runs[1]["encoder_pretraining"] = pretraining | {"steps": 100, "held_out_accuracy": float("nan")}
+    assert results_table(runs, "emopia", "official").iloc[0]["encoder_pretraining"] == (
+        "100 steps, 90 min; 2240 steps, 90 min, held-out MLM acc 0.512"
+    )

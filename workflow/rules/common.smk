@@ -154,9 +154,9 @@ def mofi_input_files(dataset, model_name):
         "key_table": f"{symbolic}/keys.parquet",
     }
     if not config["midibert"]["checkpoint"]:
-        inputs["encoder"] = (
-            f"results/pretrain/{config['midibert']['preset']}/midibert.pt"
-        )
+        pretrained = f"results/pretrain/{config['midibert']['preset']}"
+        inputs["encoder"] = f"{pretrained}/midibert.pt"
+        inputs["encoder_history"] = f"{pretrained}/history.json"
     return inputs
 
 

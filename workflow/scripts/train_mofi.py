@@ -4,13 +4,14 @@ from dataclasses import asdict
 
 import pandas as pd
 
-from merflow.core.io import read_parquet_metadata, write_json, write_parquet
+from merflow.core.io import read_json, read_parquet_metadata, write_json, write_parquet
 from merflow.core.logs import setup_logging
 from merflow.core.provenance import file_sha256, job_identity, training_record
 from merflow.datasets.manifest import read_manifest
 from merflow.models.checkpoint import load_midibert_checkpoint
 from merflow.models.midibert import MidiBertConfig
 from merflow.training.finetuning import FinetuneSettings, run_mofi
+from merflow.training.pretraining import pretraining_summary
 from merflow.training.torch_utils import save_checkpoint, select_device, set_threads
 
 
@@ -22,6 +23,8 @@ def main(inputs, params, wildcards, threads, outputs) -> None:
     encoder_path = midibert["checkpoint"] or inputs.encoder
     encoder = load_midibert_checkpoint(encoder_path, config)
     run_settings = FinetuneSettings.from_config(midibert["finetune"], settings["augmentation"])
+    # our pretraining's steps, minutes and held-out accuracy; none for an official checkpoint
+    pretraining = {} if midibert["checkpoint"] else pretraining_summary(read_json(inputs.encoder_history))
     device = select_device()
     run = run_mofi(
         read_manifest(inputs.manifest),
@@ -44,6 +47,7 @@ def main(inputs, params, wildcards, threads, outputs) -> None:
         inputs.manifest,
         {"tokens": file_sha256(inputs.tokens)},
         encoder=str(encoder_path),
+        encoder_pretraining=pretraining,
         finetune=asdict(run_settings),  # max_len: notes per chunk, for labelling files later
         cp_rescale=read_parquet_metadata(inputs.tokens).get("cp_rescale"),
     )

@@ -60,10 +60,10 @@ def _test_metrics(run: dict[str, Any], level: str) -> dict[str, Any] | None:
 def training_effort(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Epoch cap, epochs run, best epoch (1-based) and training minutes of a model's runs (means).
 
-    Neural runs record their settings (``neural.epochs``, the cap) and history; other runs
-    (classical, MoFi) give NaN where they record nothing.
+    Neural runs record their cap in ``neural.epochs``, fine-tuned MoFi runs in
+    ``finetune.epochs``; runs that record no history (classical) give NaN.
     """
-    caps = {r.get("neural", {}).get("epochs") for r in runs} - {None}
+    caps = {r.get("neural", r.get("finetune", {})).get("epochs") for r in runs} - {None}
     histories = [r.get("history", {}) for r in runs]
 
     def mean(key: str, offset: int = 0) -> float:
@@ -76,6 +76,23 @@ def training_effort(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "best_epoch": mean("best_epoch", 1),
         "train_minutes": mean("seconds") / 60,
     }
+
+
+def encoder_pretraining(runs: list[dict[str, Any]]) -> str:
+    """How the encoder a model fine-tuned was pretrained: steps, minutes, held-out masked-LM accuracy.
+
+    From each run's ``encoder_pretraining`` (:func:`merflow.training.pretraining.pretraining_summary`);
+    ``""`` for models without one (classical, neural, an official checkpoint), and every
+    distinct description joined by ``; `` if the runs used different encoders.
+    """
+
+    def describe(summary: dict[str, Any]) -> str:
+        accuracy = summary["held_out_accuracy"]
+        held_out = "" if np.isnan(accuracy) else f", held-out MLM acc {accuracy:.3f}"
+        return f"{summary['steps']} steps, {summary['train_minutes']:.0f} min{held_out}"
+
+    described = {describe(r["encoder_pretraining"]) for r in runs if r.get("encoder_pretraining")}
+    return "; ".join(sorted(described))
 
 
 def results_table(
@@ -110,6 +127,7 @@ def results_table(
             "n_runs": len(model_runs),
             "n_test_items": int(sum(t["n"] for t in tests) / len(tests)),
             "preset": first.get("preset", "classical"),
+            "encoder_pretraining": encoder_pretraining(model_runs),
             "code_version": ",".join(sorted({r["code_version"] for r in model_runs})),
             **training_effort(model_runs),
         }
@@ -149,6 +167,11 @@ def to_markdown(table: pd.DataFrame, dataset: str, split: str) -> str:
         cap = f" ({row['epoch_cap']})" if row.get("epoch_cap") else ""
         return f"{row['epochs_run']:.1f}{cap} | {row['best_epoch']:.1f} | {row['train_minutes']:.1f}"
 
+    def preset(row: pd.Series) -> str:
+        """The size preset, with the pretraining of a fine-tuned encoder."""
+        pretraining = row.get("encoder_pretraining", "")
+        return f"{row['preset']} ({pretraining})" if pretraining else row["preset"]
+
     lines = [
         f"# {dataset}, split {split}",
         "",
@@ -168,7 +191,7 @@ def to_markdown(table: pd.DataFrame, dataset: str, split: str) -> str:
             f"| {pm(row, 'accuracy')} | {ci(row, 'accuracy')} | {paper(row, 'accuracy')} | {diff} "
             f"| {pm(row, 'macro_f1')} | {pm(row, 'arousal_accuracy')} | {paper(row, 'arousal_accuracy')} "
             f"| {pm(row, 'valence_accuracy')} | {paper(row, 'valence_accuracy')} | {row['seeds']} "
-            f"| {row['n_runs']} | {row['n_test_items']} | {row['preset']} | {effort(row)} "
+            f"| {row['n_runs']} | {row['n_test_items']} | {preset(row)} | {effort(row)} "
             f"| {row['code_version']} |"
         )
     references = sorted({r for r in table["paper_reference"] if r})
