@@ -91,3 +91,57 @@ def test_trimming_trailing_padding_changes_no_logit_and_predictions_keep_their_o
         full = model(every, mode_one_hot(torch.as_tensor(chunks.minor)), valid_note_mask(every)).logits
     # Length-ordered, trimmed batches of 3 give every chunk its own logits, in chunk order.
     assert np.allclose(predict_logits(model, chunks, torch.device("cpu"), 3), full.numpy(), atol=1e-5)
+
+
+def test_a_fine_tuning_killed_mid_epoch_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch):
+    from merflow.training import finetuning
+    from merflow.training.torch_utils import load_checkpoint
+
+    tokens, minor, quadrant = toy_dataset(16)
+    chunks = build_chunks(tokens, minor, quadrant, max_len=64)
+    # dropout, augmentation and batch order all draw random numbers: each must be restored
+    settings = FinetuneSettings(epochs=4, patience=10, batch_size=8, lr=2e-3, augmentation=True)
+    checkpoint = tmp_path / "resume.pt"
+
+    def run(resume=None):
+        torch.manual_seed(0)
+        model = MoFi(MidiBert(TINY), injection="before_layer_1")
+        generator = torch.Generator().manual_seed(0)
+        history = finetune(model, chunks, chunks, settings, torch.device("cpu"), generator, resume)
+        return history, predict_logits(model, chunks, torch.device("cpu"), 8)
+
+    whole, whole_logits = run()
+    real_step = finetuning.finetune_step
+
+    def killed_in_the_third_epoch(*args, **kwargs):
+        if checkpoint.is_file() and load_checkpoint(checkpoint)["loop"]["next_epoch"] == 2:
+            raise KeyboardInterrupt  # what a SIGTERM or the end of a session does to the job
+        return real_step(*args, **kwargs)
+
+    monkeypatch.setattr(finetuning, "finetune_step", killed_in_the_third_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        run((checkpoint, "run"))
+    monkeypatch.undo()
+    resumed, resumed_logits = run((checkpoint, "run"))
+    assert resumed["resumed_at"] == 2 and resumed["epochs_run"] == 4
+    for key in ("train_loss", "val_clip_accuracy", "val_chunk_accuracy", "best_epoch"):
+        assert resumed[key] == whole[key]
+    assert np.array_equal(resumed_logits, whole_logits)
+    # a checkpoint of another run (settings, code or inputs) is not resumed
+    other, other_logits = run((checkpoint, "another run"))
+    assert other["resumed_at"] == 0 and np.array_equal(other_logits, whole_logits)
+
+
+def test_resume_identity_changes_with_settings_and_with_a_rebuilt_input(tmp_path):
+    import os
+
+    from merflow.core.provenance import resume_identity
+
+    table = tmp_path / "tokens.parquet"
+    table.write_bytes(b"x")
+    inputs = {"tokens": str(table)}
+    first = resume_identity([{"lr": 2e-5}, {"part": "main", "seed": "0"}, "abc"], inputs)
+    assert first == resume_identity([{"lr": 2e-5}, {"seed": "0", "part": "main"}, "abc"], inputs)
+    assert first != resume_identity([{"lr": 1e-4}, {"part": "main", "seed": "0"}, "abc"], inputs)
+    os.utime(table, ns=(0, 10**9))
+    assert first != resume_identity([{"lr": 2e-5}, {"part": "main", "seed": "0"}, "abc"], inputs)

@@ -1,18 +1,19 @@
 """Snakemake script: fine-tune one MoFi / MIDI-BERT model on one partition with one seed."""
 
 from dataclasses import asdict
+from pathlib import Path
 
 import pandas as pd
 
 from merflow.core.io import read_json, read_parquet_metadata, write_json, write_parquet
 from merflow.core.logs import setup_logging
-from merflow.core.provenance import file_sha256, job_identity, training_record
+from merflow.core.provenance import file_sha256, job_identity, resume_identity, training_record
 from merflow.datasets.manifest import read_manifest
 from merflow.models.checkpoint import load_midibert_checkpoint
 from merflow.models.midibert import MidiBertConfig
 from merflow.training.finetuning import FinetuneSettings, run_mofi
 from merflow.training.pretraining import pretraining_summary
-from merflow.training.torch_utils import save_checkpoint, select_device, set_threads
+from merflow.training.torch_utils import RESUME_FILE, save_checkpoint, select_device, set_threads
 
 
 def main(inputs, params, wildcards, threads, outputs) -> None:
@@ -26,6 +27,10 @@ def main(inputs, params, wildcards, threads, outputs) -> None:
     # our pretraining's steps, minutes and held-out accuracy; none for an official checkpoint
     pretraining = {} if midibert["checkpoint"] else pretraining_summary(read_json(inputs.encoder_history))
     device = select_device()
+    resume = Path(outputs.model).with_name(RESUME_FILE)  # a killed job continues from its last epoch
+    identity = resume_identity(
+        [settings, midibert, dict(wildcards.items()), params.code], dict(inputs.items())
+    )
     run = run_mofi(
         read_manifest(inputs.manifest),
         pd.read_parquet(inputs.tokens),
@@ -36,6 +41,7 @@ def main(inputs, params, wildcards, threads, outputs) -> None:
         part,
         seed,
         device,
+        resume=(resume, identity),
     )
     save_checkpoint(run.model.state_dict(), outputs.model)
     write_parquet(run.predictions, outputs.predictions)
@@ -52,6 +58,7 @@ def main(inputs, params, wildcards, threads, outputs) -> None:
         cp_rescale=read_parquet_metadata(inputs.tokens).get("cp_rescale"),
     )
     write_json(record, outputs.history)
+    resume.unlink(missing_ok=True)
 
 
 setup_logging(snakemake.log[0])

@@ -1,7 +1,5 @@
 """Snakemake script: train one neural model (LSTM-Attn, short-chunk ResNet, Zhao & Yoshii, Zhu et al.)."""
 
-import hashlib
-import json
 from dataclasses import asdict
 from pathlib import Path
 
@@ -9,21 +7,17 @@ import pandas as pd
 
 from merflow.core.io import read_matrix_table, read_parquet_metadata, write_json, write_parquet
 from merflow.core.logs import setup_logging
-from merflow.core.provenance import file_sha256, job_identity, training_record
+from merflow.core.provenance import file_sha256, job_identity, resume_identity, training_record
 from merflow.datasets.manifest import read_manifest
 from merflow.features.caches import audio_feature_settings
 from merflow.training.neural import NeuralSettings, frame_columns_for, train_neural
-from merflow.training.torch_utils import load_checkpoint, save_checkpoint, select_device, set_threads
-
-#: Beside the run's outputs: the per-epoch checkpoint a killed job resumes from (deleted at the end).
-RESUME_FILE = "resume.pt"
-
-
-def run_identity(settings, neural, wildcards, code, paths) -> str:
-    """What must match for a checkpoint to be resumed: settings, seed, code and input files."""
-    files = {name: [Path(p).stat().st_size, Path(p).stat().st_mtime_ns] for name, p in paths.items()}
-    what = [settings, neural, dict(wildcards.items()), code, files]
-    return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()
+from merflow.training.torch_utils import (
+    RESUME_FILE,
+    load_checkpoint,
+    save_checkpoint,
+    select_device,
+    set_threads,
+)
 
 
 def main(inputs, params, wildcards, threads, outputs) -> None:
@@ -43,7 +37,7 @@ def main(inputs, params, wildcards, threads, outputs) -> None:
     pretrained = load_checkpoint(paths["pretrained"], "cpu") if "pretrained" in paths else None
     device = select_device()
     resume = Path(outputs.model).with_name(RESUME_FILE)
-    identity = run_identity(settings, neural, wildcards, params.code, paths)
+    identity = resume_identity([settings, neural, dict(wildcards.items()), params.code], paths)
     run = train_neural(
         read_manifest(inputs.manifest),
         tables,

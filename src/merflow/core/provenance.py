@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import re
 from functools import cache
 from pathlib import Path
@@ -164,3 +165,15 @@ def training_record(
         "history": history,
         "curves": {key: history[key] for key in curves},
     }
+
+
+def resume_identity(what: list[Any], paths: dict[str, str]) -> str:
+    """What must match for a training's per-epoch checkpoint to be resumed (SHA-256 hex).
+
+    Args:
+        what: the run's settings, wildcards (partition, seed) and code version, JSON-serialisable.
+        paths: the job's input files by name: their sizes and modification times (ns) count,
+            so a rebuilt input starts the training over.
+    """
+    files = {name: [Path(p).stat().st_size, Path(p).stat().st_mtime_ns] for name, p in paths.items()}
+    return hashlib.sha256(json.dumps([*what, files], sort_keys=True, default=str).encode()).hexdigest()

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -42,7 +43,7 @@ from merflow.training.clip_aggregation import (
     real_notes,
 )
 from merflow.training.length_buckets import evaluation_batches, training_batches
-from merflow.training.torch_utils import seed_everything, train_with_early_stopping
+from merflow.training.torch_utils import Resume, seed_everything, train_with_early_stopping
 
 log = logging.getLogger(__name__)
 
@@ -172,15 +173,22 @@ def finetune(
     settings: FinetuneSettings,
     device: torch.device,
     generator: torch.Generator,
+    resume: tuple[Path, str] | None = None,
 ) -> dict[str, Any]:
     """Train ``model`` in place; keep the weights of the best validation epoch.
 
+    Args:
+        resume: (checkpoint path, run identity): checkpoint every epoch there and continue
+            from it if it holds the same identity (:class:`~merflow.training.torch_utils.Resume`);
+            a resumed run ends where an uninterrupted one would.
+
     Returns:
         History: per-epoch ``train_loss``, ``val_chunk_accuracy``, ``val_clip_accuracy``,
-        ``best_epoch`` (0-based), ``epochs_run``, ``seconds``.
+        ``best_epoch`` (0-based), ``epochs_run``, ``seconds`` (of every session), ``resumed_at``.
     """
     model.to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    resumable = None if resume is None else Resume(*resume, optimizer, generator)
     train_notes = train.n_notes()
 
     def train_epoch() -> float:
@@ -195,7 +203,9 @@ def finetune(
         score = clip_acc + 1e-3 * chunk_acc  # clip accuracy first, chunk accuracy breaks ties
         return score, {"chunk_accuracy": chunk_acc, "clip_accuracy": clip_acc}
 
-    return train_with_early_stopping(model, settings.epochs, settings.patience, train_epoch, validate)
+    return train_with_early_stopping(
+        model, settings.epochs, settings.patience, train_epoch, validate, resumable
+    )
 
 
 def partition_chunks(
@@ -247,6 +257,7 @@ def run_mofi(
     part: str,
     seed: int,
     device: torch.device,
+    resume: tuple[Path, str] | None = None,
 ) -> MoFiRun:
     """Fine-tune MoFi (``injection``) from ``encoder`` on one partition and predict every clip.
 
@@ -260,6 +271,7 @@ def run_mofi(
         part: partition (``main`` or ``fold<k>``).
         seed: seeds the head initialisation, batch order and augmentation.
         device: where to train.
+        resume: (checkpoint path, run identity) of a per-epoch checkpoint (see :func:`finetune`).
     """
     generator = seed_everything(seed)
     sets, split = partition_chunks(manifest, tokens, keys, part, settings.max_len)
@@ -268,7 +280,7 @@ def run_mofi(
         "%d/%d/%d train/val/all chunks from %d clips", len(train), len(val), len(every), len(every.clip_ids)
     )
     model = MoFi(encoder, injection=injection)
-    history = finetune(model, train, val, settings, device, generator)
+    history = finetune(model, train, val, settings, device, generator, resume)
     logits = predict_logits(model, every, device, settings.batch_size)
     predictions, chunk_predictions = prediction_tables(every, logits, split)
     history["n_chunks"] = {"train": len(train), "val": len(val), "all": len(every)}
