@@ -219,8 +219,21 @@ def test_learning_curves_table_reads_each_runs_epochs_and_the_tested_one(tmp_pat
     row = table.iloc[0]
     assert (row["val@1"], row["val@3"], row["best epoch"], row["best val"]) == (0.4, 0.45, 2, 0.5)
     assert np.isnan(row["val@5"]) and row["last train loss"] == 0.7 and row["test acc"] == 0.6
-    assert "| lstm | 0 | 0.400 | 0.450 | - | 2 | 0.500 | 3 | 0.700 | 0.600 |" in curves_markdown(table, "t")
-    plot_curves([neural], tmp_path / "curves.png", "t")
+    text = curves_markdown(table, "t")
+    assert "| lstm | official | 0 | 0.400 | 0.450 | - | 2 | 0.500 | 3 | 0.700 | 0.600 |" in text
+    # runs of several partitions (folds) are told apart, in model, partition, seed order
+    folds = [neural | {"part": f"fold{k}", "seed": seed} for seed in (1, 0) for k in (1, 0)]
+    assert curves_table(folds)[["part", "seed"]].values.tolist() == [
+        ["fold0", 0],
+        ["fold0", 1],
+        ["fold1", 0],
+        ["fold1", 1],
+    ]
+    plot_curves([neural, *folds], tmp_path / "curves.png", "t")
+    classical_only = [run_info("symbolic_lr_oracle", 0, 0.5)]
+    assert "No run of this table trains by epochs" in curves_markdown(curves_table(classical_only), "t")
+    plot_curves(classical_only, tmp_path / "none.png", "t")
+    assert (tmp_path / "none.png").read_bytes()[:4] == b"\x89PNG"
     assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
 
 

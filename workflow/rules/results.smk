@@ -15,9 +15,15 @@ rule results_table:
         csv="results/tables/{dataset}_{split}.csv",
         paired="results/tables/{dataset}_{split}_paired.csv",
         contrasts="results/tables/{dataset}_{split}_contrasts.md",
+        curves="results/tables/{dataset}_{split}_curves.md",
         plot=report(
             "results/plots/{dataset}_{split}_accuracy.png",
             caption="../report/accuracy_plot.rst",
+            category="Plots",
+        ),
+        curves_plot=report(
+            "results/plots/{dataset}_{split}_curves.png",
+            caption="../report/curves_plot.rst",
             category="Plots",
         ),
     log:
@@ -29,7 +35,11 @@ rule results_table:
     params:
         audio_source=config["audio"]["source"],
         contrasts=config["contrasts"],
-        code=code_version("merflow.evaluation.tables", "merflow.evaluation.contrasts"),
+        code=code_version(
+            "merflow.evaluation.tables",
+            "merflow.evaluation.contrasts",
+            "merflow.evaluation.learning_curves",
+        ),
     script:
         "../scripts/results_table.py"
 

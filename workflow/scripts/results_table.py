@@ -1,4 +1,4 @@
-"""Snakemake script: one dataset and split's results table, paired comparisons, contrasts and plot."""
+"""Snakemake script: one dataset and split's results table, paired tests, contrasts, curves and plots."""
 
 from pathlib import Path
 
@@ -7,6 +7,7 @@ import pandas as pd
 from merflow.core.io import atomic_path, read_json, write_text
 from merflow.core.logs import setup_logging
 from merflow.evaluation.contrasts import contrasts, contrasts_markdown
+from merflow.evaluation.learning_curves import curves_markdown, curves_table, plot_curves
 from merflow.evaluation.tables import paired_comparisons, plot_accuracy, results_table, to_markdown
 
 
@@ -37,6 +38,9 @@ def main(
     write_text(contrasts_markdown(contrasts(paired, pairs), pairs, dataset, split), outputs.contrasts)
     clip_level = table[table["level"] == "clip"].reset_index(drop=True)
     plot_accuracy(clip_level, outputs.plot, f"{dataset}, split {split}: 4Q accuracy (test, clip level)")
+    curves_title = f"{dataset}, split {split}: learning curves"
+    write_text(curves_markdown(curves_table(runs), curves_title), outputs.curves)
+    plot_curves(runs, outputs.curves_plot, curves_title)
 
 
 setup_logging(snakemake.log[0])

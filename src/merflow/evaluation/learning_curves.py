@@ -2,9 +2,10 @@
 
 Reads what every neural run stores in its ``metrics.json`` (``curves``: ``train_loss``,
 ``val_clip_accuracy``, ``val_loss``, one value per epoch run; ``history.best_epoch``,
-0-based; ``test``). :func:`curves_table` gives one row per run with the validation accuracy
-at chosen epochs (1-based, as in the job logs), the best epoch and its test accuracy;
-:func:`plot_curves` draws validation accuracy against epoch, one line per run.
+0-based; ``test``). :func:`curves_table` gives one row per run (model, partition, seed) with
+the validation accuracy at chosen epochs (1-based, as in the job logs), the best epoch and its
+test accuracy; :func:`plot_curves` draws validation accuracy against epoch, one line per run
+and one colour per model. Runs without curves (classical models) are left out.
 """
 
 from __future__ import annotations
@@ -20,17 +21,21 @@ from merflow.core.plots import png_figure
 SHOWN_EPOCHS = (1, 2, 3, 5, 10, 15, 20, 30, 45)
 
 
+def _run_order(run: dict[str, Any]) -> tuple[str, str, int]:
+    return run["model"], run["part"], run["seed"]
+
+
 def curves_table(runs: list[dict[str, Any]], epochs: tuple[int, ...] = SHOWN_EPOCHS) -> pd.DataFrame:
-    """One row per run that has curves: model, seed, validation accuracy at ``epochs``, best
-    epoch (1-based) with its validation accuracy, epochs run, last training loss, test accuracy."""
+    """One row per run that has curves: model, partition, seed, validation accuracy at ``epochs``,
+    best epoch (1-based) with its validation accuracy, epochs run, last training loss, test accuracy."""
     rows = []
-    for run in sorted(runs, key=lambda r: (r["model"], r["seed"])):
+    for run in sorted(runs, key=_run_order):
         curves = run.get("curves", {})
         accuracy = curves.get("val_clip_accuracy")
         if not accuracy:
             continue
         best = int(run["history"]["best_epoch"])
-        row: dict[str, Any] = {"model": run["model"], "seed": run["seed"]}
+        row: dict[str, Any] = {"model": run["model"], "part": run["part"], "seed": run["seed"]}
         row.update({f"val@{e}": accuracy[e - 1] if e <= len(accuracy) else float("nan") for e in epochs})
         row.update(
             {
@@ -47,6 +52,8 @@ def curves_table(runs: list[dict[str, Any]], epochs: tuple[int, ...] = SHOWN_EPO
 
 def curves_markdown(table: pd.DataFrame, title: str) -> str:
     """``table`` of :func:`curves_table` as Markdown, numbers to 3 decimals."""
+    if table.empty:
+        return f"# {title}\n\nNo run of this table trains by epochs (classical models have no curve).\n"
     header = "| " + " | ".join(table.columns) + " |\n|" + "---|" * len(table.columns) + "\n"
     lines = []
     for row in table.itertuples(index=False):
@@ -60,17 +67,25 @@ def curves_markdown(table: pd.DataFrame, title: str) -> str:
 
 
 def plot_curves(runs: list[dict[str, Any]], path: str | Path, title: str) -> None:
-    """Validation clip accuracy against epoch, one line per run, the tested epoch marked."""
+    """Validation clip accuracy against epoch, one line per run (a colour per model, its runs
+    counted in the legend), the tested epoch marked."""
+    with_curves = [r for r in sorted(runs, key=_run_order) if r.get("curves", {}).get("val_clip_accuracy")]
+    models = list(dict.fromkeys(r["model"] for r in with_curves))
+    colours = {model: f"C{i % 10}" for i, model in enumerate(models)}
+    counts = {model: sum(r["model"] == model for r in with_curves) for model in models}
     with png_figure(path, (7.0, 4.0)) as ax:
-        for run in sorted(runs, key=lambda r: (r["model"], r["seed"])):
-            accuracy = run.get("curves", {}).get("val_clip_accuracy")
-            if not accuracy:
-                continue
+        for run in with_curves:
+            accuracy, model = run["curves"]["val_clip_accuracy"], run["model"]
             epochs = range(1, len(accuracy) + 1)
-            (line,) = ax.plot(epochs, accuracy, linewidth=1.2, label=f"{run['model']} seed {run['seed']}")
+            first = run is next(r for r in with_curves if r["model"] == model)
+            label = f"{model} ({counts[model]} runs)" if first else None
+            ax.plot(epochs, accuracy, linewidth=1.0, alpha=0.8, color=colours[model], label=label)
             best = int(run["history"]["best_epoch"])
-            ax.scatter([best + 1], [accuracy[best]], color=line.get_color(), zorder=3, s=18)
+            ax.scatter([best + 1], [accuracy[best]], color=colours[model], zorder=3, s=14)
         ax.set_xlabel("epoch")
         ax.set_ylabel("validation clip accuracy")
         ax.set_title(title, fontsize=9)
-        ax.legend(fontsize=7, loc="lower right")
+        if with_curves:
+            ax.legend(fontsize=7, loc="lower right")
+        else:
+            ax.text(0.5, 0.5, "no run trains by epochs", ha="center", va="center", transform=ax.transAxes)
