@@ -84,6 +84,9 @@ def _train_neural(repo_root: Path, results: Path, manifest: Path, features: Path
 def _train_mofi(repo_root: Path, results: Path, manifest: Path, symbolic: Path, encoder: Path) -> Path:
     torch.manual_seed(0)
     save_checkpoint(MidiBert(MidiBertConfig.preset("tiny")).state_dict(), encoder)
+    # the history pretraining writes beside its encoder (this one is untrained: 0 steps)
+    history = encoder.with_name("history.json")
+    write_json({"preset": "tiny", "steps_done": 0, "train_seconds": 0.0, "held_out": {}}, history)
     run_dir = results / DATASET / "models" / "mofi" / "main" / "seed0"
     scripts = repo_root / "workflow" / "scripts"
     _run_pipeline_script(
@@ -93,6 +96,7 @@ def _train_mofi(repo_root: Path, results: Path, manifest: Path, symbolic: Path, 
             "tokens": str(symbolic / "tokens_cp.parquet"),
             "key_table": str(symbolic / "keys.parquet"),
             "encoder": str(encoder),
+            "encoder_history": str(history),
         },
         params={
             "settings": MOFI,
