@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -145,3 +147,22 @@ def test_resume_identity_changes_with_settings_and_with_a_rebuilt_input(tmp_path
     assert first != resume_identity([{"lr": 1e-4}, {"part": "main", "seed": "0"}, "abc"], inputs)
     os.utime(table, ns=(0, 10**9))
     assert first != resume_identity([{"lr": 2e-5}, {"part": "main", "seed": "0"}, "abc"], inputs)
+
+
+def test_encoder_pretraining_is_what_a_fine_tuned_model_states_of_its_encoder():
+    from merflow.training.finetuning import encoder_pretraining
+
+    history = {
+        "preset": "cpu",
+        "steps_done": 2240,
+        "train_seconds": 5403.0,
+        "held_out": {"steps": [0, 2000, 2240], "accuracy": [0.03, 0.49, 0.51]},
+    }
+    assert encoder_pretraining(history) == {
+        "preset": "cpu",
+        "steps": 2240,
+        "train_minutes": pytest.approx(90.05),
+        "held_out_accuracy": 0.51,
+    }
+    without_held_out = encoder_pretraining(history | {"held_out": {"steps": [], "accuracy": []}})
+    assert math.isnan(without_held_out["held_out_accuracy"])

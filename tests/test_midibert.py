@@ -523,22 +523,3 @@ def test_relative_attention_with_a_mask_equals_the_hf_computation():
     expected = (scores.softmax(dim=-1) @ v).transpose(1, 2).reshape(hidden.shape)
     with torch.no_grad():
         assert torch.allclose(attention(hidden, mask), expected, atol=1e-5)
-
-
-def test_pretraining_summary_is_what_a_fine_tuned_model_states_of_its_encoder():
-    from merflow.training.pretraining import pretraining_summary
-
-    history = {
-        "preset": "cpu",
-        "steps_done": 2240,
-        "train_seconds": 5403.0,
-        "held_out": {"steps": [0, 2000, 2240], "accuracy": [0.03, 0.49, 0.51]},
-    }
-    assert pretraining_summary(history) == {
-        "preset": "cpu",
-        "steps": 2240,
-        "train_minutes": pytest.approx(90.05),
-        "held_out_accuracy": 0.51,
-    }
-    without_held_out = pretraining_summary(history | {"held_out": {"steps": [], "accuracy": []}})
-    assert math.isnan(without_held_out["held_out_accuracy"])

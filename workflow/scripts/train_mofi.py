@@ -7,13 +7,18 @@ import pandas as pd
 
 from merflow.core.io import read_json, read_parquet_metadata, write_json, write_parquet
 from merflow.core.logs import setup_logging
-from merflow.core.provenance import file_sha256, job_identity, resume_identity, training_record
+from merflow.core.provenance import (
+    RESUME_FILE,
+    file_sha256,
+    job_identity,
+    resume_identity,
+    training_record,
+)
 from merflow.datasets.manifest import read_manifest
 from merflow.models.checkpoint import load_midibert_checkpoint
 from merflow.models.midibert import MidiBertConfig
-from merflow.training.finetuning import FinetuneSettings, run_mofi
-from merflow.training.pretraining import pretraining_summary
-from merflow.training.torch_utils import RESUME_FILE, save_checkpoint, select_device, set_threads
+from merflow.training.finetuning import FinetuneSettings, encoder_pretraining, run_mofi
+from merflow.training.torch_utils import save_checkpoint, select_device, set_threads
 
 
 def main(inputs, params, wildcards, threads, outputs) -> None:
@@ -25,7 +30,7 @@ def main(inputs, params, wildcards, threads, outputs) -> None:
     encoder = load_midibert_checkpoint(encoder_path, config)
     run_settings = FinetuneSettings.from_config(midibert["finetune"], settings["augmentation"])
     # our pretraining's steps, minutes and held-out accuracy; none for an official checkpoint
-    pretraining = {} if midibert["checkpoint"] else pretraining_summary(read_json(inputs.encoder_history))
+    pretraining = {} if midibert["checkpoint"] else encoder_pretraining(read_json(inputs.encoder_history))
     device = select_device()
     resume = Path(outputs.model).with_name(RESUME_FILE)  # a killed job continues from its last epoch
     identity = resume_identity(

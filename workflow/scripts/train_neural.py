@@ -7,17 +7,17 @@ import pandas as pd
 
 from merflow.core.io import read_matrix_table, read_parquet_metadata, write_json, write_parquet
 from merflow.core.logs import setup_logging
-from merflow.core.provenance import file_sha256, job_identity, resume_identity, training_record
+from merflow.core.provenance import (
+    RESUME_FILE,
+    file_sha256,
+    job_identity,
+    resume_identity,
+    training_record,
+)
 from merflow.datasets.manifest import read_manifest
 from merflow.features.caches import audio_feature_settings
 from merflow.training.neural import NeuralSettings, frame_columns_for, train_neural
-from merflow.training.torch_utils import (
-    RESUME_FILE,
-    load_checkpoint,
-    save_checkpoint,
-    select_device,
-    set_threads,
-)
+from merflow.training.torch_utils import load_checkpoint, save_checkpoint, select_device, set_threads
 
 
 def main(inputs, params, wildcards, threads, outputs) -> None:

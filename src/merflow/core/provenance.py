@@ -167,6 +167,11 @@ def training_record(
     }
 
 
+RESUME_FILE = "resume.pt"
+"""A training job's per-epoch checkpoint, beside its outputs: a killed job resumes from it
+(:class:`merflow.training.torch_utils.Resume`) when :func:`resume_identity` matches."""
+
+
 def resume_identity(what: list[Any], paths: dict[str, str]) -> str:
     """What must match for a training's per-epoch checkpoint to be resumed (SHA-256 hex).
 

@@ -81,7 +81,7 @@ def training_effort(runs: list[dict[str, Any]]) -> dict[str, Any]:
 def encoder_pretraining(runs: list[dict[str, Any]]) -> str:
     """How the encoder a model fine-tuned was pretrained: steps, minutes, held-out masked-LM accuracy.
 
-    From each run's ``encoder_pretraining`` (:func:`merflow.training.pretraining.pretraining_summary`);
+    From each run's ``encoder_pretraining`` (:func:`merflow.training.finetuning.encoder_pretraining`);
     ``""`` for models without one (classical, neural, an official checkpoint), and every
     distinct description joined by ``; `` if the runs used different encoders.
     """

@@ -237,6 +237,26 @@ def partition_chunks(
     return sets, split
 
 
+def encoder_pretraining(history: dict[str, Any]) -> dict[str, Any]:
+    """What a fine-tuned model states of its encoder, from the pretraining's ``history.json``.
+
+    Args:
+        history: the history of :func:`merflow.training.pretraining.pretrain_to_files`.
+
+    Returns:
+        ``preset``, ``steps`` (optimisation steps done), ``train_minutes`` (training wall time
+        over every resumption, held-out measures excluded) and ``held_out_accuracy`` (the last
+        held-out masked-LM accuracy; NaN when the run held nothing out).
+    """
+    held_out = history.get("held_out", {}).get("accuracy") or [float("nan")]
+    return {
+        "preset": history.get("preset", ""),
+        "steps": int(history["steps_done"]),
+        "train_minutes": float(history["train_seconds"]) / 60,
+        "held_out_accuracy": float(held_out[-1]),
+    }
+
+
 @dataclass
 class MoFiRun:
     """A fine-tuned model, its clip- and chunk-level predictions, and its history."""

@@ -429,26 +429,6 @@ def pretrain_mlm(
     }
 
 
-def pretraining_summary(history: dict[str, Any]) -> dict[str, Any]:
-    """What a fine-tuned model states of its encoder: a pretraining history, in four fields.
-
-    Args:
-        history: the ``history.json`` of :func:`pretrain_to_files`.
-
-    Returns:
-        ``preset``, ``steps`` (optimisation steps done), ``train_minutes`` (training wall time
-        over every resumption, held-out measures excluded) and ``held_out_accuracy`` (the last
-        held-out masked-LM accuracy; NaN when the run held nothing out).
-    """
-    held_out = history.get("held_out", {}).get("accuracy") or [float("nan")]
-    return {
-        "preset": history.get("preset", ""),
-        "steps": int(history["steps_done"]),
-        "train_minutes": float(history["train_seconds"]) / 60,
-        "held_out_accuracy": float(held_out[-1]),
-    }
-
-
 def pretrain_to_files(
     model: torch.nn.Module,
     encoder: torch.nn.Module,

@@ -106,10 +106,6 @@ class EarlyStopping:
             model.load_state_dict(self._best_state)
 
 
-RESUME_FILE = "resume.pt"
-"""A training job's per-epoch checkpoint, beside its outputs: a killed job resumes from it."""
-
-
 @dataclass
 class Resume:
     """Where a training checkpoints each epoch, and the state it must restore to continue exactly.
