@@ -10,6 +10,7 @@ and one colour per model. Runs without curves (classical models) are left out.
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -70,15 +71,15 @@ def plot_curves(runs: list[dict[str, Any]], path: str | Path, title: str) -> Non
     """Validation clip accuracy against epoch, one line per run (a colour per model, its runs
     counted in the legend), the tested epoch marked."""
     with_curves = [r for r in sorted(runs, key=_run_order) if r.get("curves", {}).get("val_clip_accuracy")]
-    models = list(dict.fromkeys(r["model"] for r in with_curves))
-    colours = {model: f"C{i % 10}" for i, model in enumerate(models)}
-    counts = {model: sum(r["model"] == model for r in with_curves) for model in models}
+    counts = Counter(r["model"] for r in with_curves)  # models in first-seen order
+    colours = {model: f"C{i % 10}" for i, model in enumerate(counts)}
+    labelled: set[str] = set()
     with png_figure(path, (7.0, 4.0)) as ax:
         for run in with_curves:
             accuracy, model = run["curves"]["val_clip_accuracy"], run["model"]
             epochs = range(1, len(accuracy) + 1)
-            first = run is next(r for r in with_curves if r["model"] == model)
-            label = f"{model} ({counts[model]} runs)" if first else None
+            label = None if model in labelled else f"{model} ({counts[model]} runs)"
+            labelled.add(model)
             ax.plot(epochs, accuracy, linewidth=1.0, alpha=0.8, color=colours[model], label=label)
             best = int(run["history"]["best_epoch"])
             ax.scatter([best + 1], [accuracy[best]], color=colours[model], zorder=3, s=14)
