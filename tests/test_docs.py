@@ -49,22 +49,40 @@ def _body(page: Path) -> str:
     return "".join(lines[GENERATED_HEADER_LINES + 1 :])
 
 
-def test_docs_tables_are_regenerated_from_the_runs_beside_them(repo_root, tmp_path):
-    """Every docs/results/<name>/ that keeps its runs' metrics.json under runs/ holds exactly
-    the tables that `merflow table` makes of them: no number in it was typed by hand."""
+def _sweep_of(page: Path) -> list[str]:
+    """The ``midibert.size_sweep`` of the config a generated page names in its header."""
+    import yaml
+
+    config = re.search(r"made with config `([^`]+)`", page.read_text(encoding="utf-8"))
+    assert config, f"{page} does not name the config that made it"
+    return yaml.safe_load(Path(config.group(1)).read_text())["midibert"]["size_sweep"]
+
+
+def test_docs_tables_are_regenerated_from_the_runs_beside_them(repo_root, tmp_path, monkeypatch):
+    """Every docs/results/<name>/ that keeps its runs under runs/ (fine-tunings' metrics.json,
+    pretrainings' history.json) holds exactly the tables that `merflow table` and `merflow
+    sizes` make of them: no number in it was typed by hand."""
     from merflow.cli import main
 
+    monkeypatch.chdir(repo_root)  # the headers name configs relative to the repository
     folders = sorted(p.parent for p in (repo_root / "docs/results").glob("*/runs"))
     assert folders, "no generated docs table keeps its runs (docs/results/*/runs)"
     for folder in folders:
-        metrics = sorted(str(p) for p in (folder / "runs").rglob("metrics.json"))
         out = tmp_path / folder.name
-        assert main(["table", *metrics, "--out", str(out), "--curves"]) == 0
+        metrics = sorted(str(p) for p in (folder / "runs").rglob("metrics.json"))
+        if metrics:
+            assert main(["table", *metrics, "--out", str(out), "--curves"]) == 0
+        histories = sorted(str(p) for p in (folder / "runs").rglob("history.json"))
+        if histories:
+            sweep = _sweep_of(folder / "pretraining_sizes.md")
+            assert main(["sizes", *histories, "--out", str(out), "--sweep", *sweep]) == 0
         made = sorted((out / "tables").glob("*.md"))
         committed = sorted(folder.glob("*.md"))
         assert [p.name for p in made] == [p.name for p in committed], folder
         for table in made:
             assert _body(folder / table.name) == table.read_text(encoding="utf-8"), (
-                f"{folder / table.name} differs from the table of its runs: regenerate it with `merflow "
-                f"table {folder}/runs/**/metrics.json --out R --curves` and `merflow docs R {folder}`"
+                f"{folder / table.name} differs from the tables of its runs: regenerate it with `merflow "
+                f"table {folder}/runs/**/metrics.json --out R --curves` (`merflow sizes "
+                f"{folder}/runs/**/history.json --out R --sweep ...` for pretrainings) and `merflow docs R "
+                f"{folder}`"
             )

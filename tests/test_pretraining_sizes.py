@@ -67,3 +67,19 @@ def test_the_plot_is_a_png(tmp_path):
         [history("tiny", 638_784, [0.1, 0.4]), history("cpu", 3_729_408, [0.1, 0.45])], tmp_path / "p.png"
     )
     assert (tmp_path / "p.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_merflow_sizes_tables_a_sweep_under_way_and_names_what_is_missing(tmp_path):
+    from merflow.cli import main
+    from merflow.core.io import write_json
+
+    write_json(history("cpu", 3_729_408, [0.1, 0.45]), tmp_path / "cpu.json")
+    out = tmp_path / "out"
+    sweep = ["--sweep", "tiny", "cpu", "medium"]
+    assert main(["sizes", str(tmp_path / "cpu.json"), "--out", str(out), *sweep]) == 0
+    text = (out / "tables/pretraining_sizes.md").read_text()
+    assert "Chosen so far: `cpu`" in text and "Not yet pretrained: `tiny`, `medium`." in text
+    assert (out / "tables/pretraining_sizes.csv").is_file()
+    assert (out / "plots/pretraining_sizes.png").is_file()
+    with pytest.raises(SystemExit):  # two histories of one preset
+        main(["sizes", str(tmp_path / "cpu.json"), str(tmp_path / "cpu.json"), "--out", str(out)])

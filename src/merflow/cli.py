@@ -291,6 +291,28 @@ def cmd_table(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return EXIT_OK
 
 
+def cmd_sizes(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """``merflow sizes``: the pretraining size table of some finished runs (the pipeline's own code)."""
+    from merflow.core.io import read_json
+    from merflow.evaluation.pretraining_sizes import write_sizes
+
+    histories = [read_json(path) for path in args.histories]
+    presets = [history.get("preset") for history in histories]
+    if len(set(presets)) != len(presets):
+        parser.error(f"one history per preset, got {presets}")
+    pending = tuple(preset for preset in args.sweep if preset not in presets)
+    md = args.out / "tables" / "pretraining_sizes.md"
+    try:
+        write_sizes(
+            histories, md, md.with_suffix(".csv"), args.out / "plots" / "pretraining_sizes.png", pending
+        )
+    except ValueError as error:
+        print(f"merflow sizes: {error}", file=sys.stderr)
+        return EXIT_RUN_ERROR
+    print(md)
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="merflow",
@@ -351,6 +373,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--curves", action="store_true", help="also the neural runs' learning curves (_curves.md, plots/)"
     )
     table.set_defaults(func=cmd_table, log_level=logging.INFO)
+    sizes = commands.add_parser(
+        "sizes", help="the MIDI-BERT pretraining size table of some finished pretrainings"
+    )
+    sizes.add_argument("histories", type=Path, nargs="+", help="history.json of pretrainings, one per preset")
+    sizes.add_argument(
+        "--out", type=Path, required=True, help="writes OUT/tables/pretraining_sizes.md, .csv, OUT/plots/"
+    )
+    sizes.add_argument(
+        "--sweep",
+        nargs="*",
+        default=[],
+        metavar="PRESET",
+        help="the sweep's presets (midibert.size_sweep): those without a history are named as not yet run",
+    )
+    sizes.set_defaults(func=cmd_sizes, log_level=logging.INFO)
     return parser
 
 

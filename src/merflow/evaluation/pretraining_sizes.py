@@ -10,7 +10,8 @@ trained on.
 done, training minutes, steps/s, the held-out loss and accuracy at the end and their best,
 and which run is **chosen**: the one with the highest final held-out accuracy; among runs
 within :data:`TIE_TOLERANCE` of it, the largest encoder. :func:`plot_held_out` draws the
-held-out accuracy against training minutes.
+held-out accuracy against training minutes. :func:`write_sizes` writes both (the pipeline's
+rule ``pretraining_sizes`` and ``merflow sizes``, which also tables a sweep still under way).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 
 import pandas as pd
 
+from merflow.core.io import write_text
 from merflow.core.plots import png_figure
 from merflow.models.midibert import MidiBertConfig
 
@@ -68,8 +70,12 @@ def sizes_table(histories: list[dict[str, Any]]) -> pd.DataFrame:
     return table
 
 
-def to_markdown(table: pd.DataFrame) -> str:
-    """The table of :func:`sizes_table` as Markdown, with a line naming the chosen encoder."""
+def to_markdown(table: pd.DataFrame, pending: tuple[str, ...] = ()) -> str:
+    """The table of :func:`sizes_table` as Markdown, with a line naming the chosen encoder.
+
+    ``pending``: presets of the sweep not yet pretrained; the choice is then among the runs so
+    far, and the line says so.
+    """
     lines = [
         "# MIDI-BERT masked-LM pretraining by encoder size",
         "",
@@ -88,12 +94,15 @@ def to_markdown(table: pd.DataFrame) -> str:
             f"| {row.threads} | {'yes' if row.chosen else ''} |"
         )
     chosen = table[table["chosen"]].iloc[0]
+    so_far = " so far" if pending else ""
     lines += [
         "",
-        f"Chosen: `{chosen['preset']}`, the largest encoder within {TIE_TOLERANCE:.3f} of the best "
+        f"Chosen{so_far}: `{chosen['preset']}`, the largest encoder within {TIE_TOLERANCE:.3f} of the best "
         f"final held-out accuracy ({table['held_out_accuracy'].max():.3f}); "
         f"{int(chosen['held_out_chunks'])} held-out chunks.",
     ]
+    if pending:
+        lines.append(f"Not yet pretrained: {', '.join(f'`{preset}`' for preset in pending)}.")
     return "\n".join(lines) + "\n"
 
 
@@ -108,3 +117,17 @@ def plot_held_out(histories: list[dict[str, Any]], path: str | Path) -> None:
         axes.set_ylabel("held-out masked-LM accuracy")
         axes.set_title("MIDI-BERT pretraining by encoder size")
         axes.legend()
+
+
+def write_sizes(
+    histories: list[dict[str, Any]],
+    md: str | Path,
+    csv: str | Path,
+    plot: str | Path,
+    pending: tuple[str, ...] = (),
+) -> None:
+    """Write the sizes table (Markdown and CSV) and the held-out plot of ``histories``."""
+    table = sizes_table(histories)
+    write_text(table.to_csv(index=False), csv)
+    write_text(to_markdown(table, pending), md)
+    plot_held_out(histories, plot)
