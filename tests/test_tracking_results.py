@@ -191,7 +191,7 @@ def test_training_effort_states_the_epoch_cap_and_what_ran():
     assert classical["epoch_cap"] == "" and classical["epochs_run"] != classical["epochs_run"]  # NaN
 
 
-def test_table_command_tabulates_the_runs_given(tmp_path, capsys):
+def test_table_command_tabulates_the_runs_given_per_dataset_and_split(tmp_path):
     from merflow.cli import main
 
     paths = write_runs(tmp_path / "runs", [run_info("symbolic_lr_oracle", s, 0.5 + s / 10) for s in (0, 1)])
@@ -201,10 +201,19 @@ def test_table_command_tabulates_the_runs_given(tmp_path, capsys):
     assert table["seeds"].tolist() == ["0,1"] and table["accuracy_mean"].tolist() == [pytest.approx(0.55)]
     assert "symbolic_lr_oracle" in (out / "tables" / "emopia_official.md").read_text()
     other = run_info("symbolic_lr_oracle", 2, 0.5) | {"part": "midibert"}
-    mixed = [*paths, *write_runs(tmp_path / "other", [other])]
-    with pytest.raises(SystemExit):
-        main(["table", *map(str, mixed), "--out", str(out)])
-    assert "one dataset and split" in capsys.readouterr().err
+    folds = []
+    for k in (0, 1):
+        fold = run_info("symbolic_lr_oracle", 0, 0.4 + k / 10) | {"dataset": "vgmidi", "part": f"fold{k}"}
+        folds += write_runs(tmp_path / f"fold{k}", [fold])
+    mixed = [*paths, *write_runs(tmp_path / "other", [other]), *folds]
+    assert main(["table", *map(str, mixed), "--out", str(out)]) == 0  # a table per dataset and split
+    assert sorted(p.name for p in (out / "tables").glob("*.md")) == [
+        "emopia_midibert.md",
+        "emopia_official.md",
+        "vgmidi_5fold.md",
+    ]
+    vgmidi = pd.read_csv(out / "tables" / "vgmidi_5fold.csv")
+    assert vgmidi["n_runs"].tolist() == [2] and vgmidi["accuracy_mean"].tolist() == [pytest.approx(0.45)]
 
 
 def test_learning_curves_table_reads_each_runs_epochs_and_the_tested_one(tmp_path):

@@ -36,6 +36,7 @@ import importlib.metadata
 import json
 import logging
 import platform
+import re
 import shutil
 import sys
 from collections.abc import Iterator
@@ -262,32 +263,38 @@ def cmd_docs(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return EXIT_OK
 
 
+def report_split(part: str, n_folds: int) -> str:
+    """The reported split a training partition belongs to: ``fold3`` -> ``5fold``, else itself."""
+    return f"{n_folds}fold" if re.fullmatch(r"fold\d+", part) else part
+
+
 def cmd_table(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    """``merflow table``: the results table of the runs finished so far (the pipeline's own code)."""
+    """``merflow table``: the results tables of the runs finished so far (the pipeline's own code),
+    one per dataset and reported split among them."""
     from merflow.core.io import read_json, write_text
     from merflow.evaluation.tables import results_table, to_markdown
 
-    runs = [read_json(path) for path in args.metrics]
-    keys = {(run["dataset"], run["part"]) for run in runs}
-    if len(keys) != 1:
-        parser.error(f"the runs must share one dataset and split, got {sorted(keys)}")
-    dataset, split = keys.pop()
-    table = results_table(runs, dataset, split, args.audio_source)
-    stem = args.out / "tables" / f"{dataset}_{split}"
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(stem.with_suffix(".csv"), index=False, float_format="%.4f")
-    write_text(to_markdown(table, dataset, split), stem.with_suffix(".md"))
-    print(stem.with_suffix(".md"))
-    if args.curves:
-        from merflow.evaluation.learning_curves import curves_markdown, curves_table, plot_curves
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for path in args.metrics:
+        run = read_json(path)
+        groups.setdefault((run["dataset"], report_split(run["part"], args.folds)), []).append(run)
+    for (dataset, split), runs in sorted(groups.items()):
+        table = results_table(runs, dataset, split, args.audio_source)
+        stem = args.out / "tables" / f"{dataset}_{split}"
+        stem.parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(stem.with_suffix(".csv"), index=False, float_format="%.4f")
+        write_text(to_markdown(table, dataset, split), stem.with_suffix(".md"))
+        print(stem.with_suffix(".md"))
+        if args.curves:
+            from merflow.evaluation.learning_curves import curves_markdown, curves_table, plot_curves
 
-        title = f"{dataset}, split {split}: learning curves"
-        curves = stem.with_name(stem.name + "_curves.md")
-        write_text(curves_markdown(curves_table(runs), title), curves)
-        plot = args.out / "plots" / f"{dataset}_{split}_curves.png"
-        plot.parent.mkdir(parents=True, exist_ok=True)
-        plot_curves(runs, plot, title)
-        print(curves, plot, sep="\n")
+            title = f"{dataset}, split {split}: learning curves"
+            curves = stem.with_name(stem.name + "_curves.md")
+            write_text(curves_markdown(curves_table(runs), title), curves)
+            plot = args.out / "plots" / f"{dataset}_{split}_curves.png"
+            plot.parent.mkdir(parents=True, exist_ok=True)
+            plot_curves(runs, plot, title)
+            print(curves, plot, sep="\n")
     return EXIT_OK
 
 
@@ -366,8 +373,16 @@ def build_parser() -> argparse.ArgumentParser:
     table = commands.add_parser(
         "table", help="the results table of some finished runs (e.g. while the others still train)"
     )
-    table.add_argument("metrics", type=Path, nargs="+", help="metrics.json of runs of one dataset and split")
-    table.add_argument("--out", type=Path, required=True, help="writes OUT/tables/<dataset>_<split>.md, .csv")
+    table.add_argument("metrics", type=Path, nargs="+", help="metrics.json of runs (any datasets and splits)")
+    table.add_argument(
+        "--out", type=Path, required=True, help="writes OUT/tables/<dataset>_<split>.md, .csv per split"
+    )
+    table.add_argument(
+        "--folds",
+        type=int,
+        default=5,
+        help="runs of partitions foldK report as split <FOLDS>fold (default: 5)",
+    )
     table.add_argument("--audio-source", default="", help="stated on rows of audio models (youtube, render)")
     table.add_argument(
         "--curves", action="store_true", help="also the neural runs' learning curves (_curves.md, plots/)"
