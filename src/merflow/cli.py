@@ -268,33 +268,43 @@ def report_split(part: str, n_folds: int) -> str:
     return f"{n_folds}fold" if re.fullmatch(r"fold\d+", part) else part
 
 
+def write_split_tables(
+    runs: list[dict], dataset: str, split: str, out: Path, audio_source: str, curves: bool
+) -> None:
+    """``out/tables/<dataset>_<split>.md`` and ``.csv`` of ``runs``; with ``curves`` also their
+    learning curves (``_curves.md``, ``out/plots/<dataset>_<split>_curves.png``)."""
+    from merflow.core.io import write_text
+    from merflow.evaluation.learning_curves import curves_markdown, curves_table, plot_curves
+    from merflow.evaluation.tables import results_table, to_markdown
+
+    table = results_table(runs, dataset, split, audio_source)
+    stem = out / "tables" / f"{dataset}_{split}"
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(stem.with_suffix(".csv"), index=False, float_format="%.4f")
+    write_text(to_markdown(table, dataset, split), stem.with_suffix(".md"))
+    print(stem.with_suffix(".md"))
+    if not curves:
+        return
+    title = f"{dataset}, split {split}: learning curves"
+    curves_md = stem.with_name(stem.name + "_curves.md")
+    write_text(curves_markdown(curves_table(runs), title), curves_md)
+    plot = out / "plots" / f"{dataset}_{split}_curves.png"
+    plot.parent.mkdir(parents=True, exist_ok=True)
+    plot_curves(runs, plot, title)
+    print(curves_md, plot, sep="\n")
+
+
 def cmd_table(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """``merflow table``: the results tables of the runs finished so far (the pipeline's own code),
     one per dataset and reported split among them."""
-    from merflow.core.io import read_json, write_text
-    from merflow.evaluation.tables import results_table, to_markdown
+    from merflow.core.io import read_json
 
     groups: dict[tuple[str, str], list[dict]] = {}
     for path in args.metrics:
         run = read_json(path)
         groups.setdefault((run["dataset"], report_split(run["part"], args.folds)), []).append(run)
     for (dataset, split), runs in sorted(groups.items()):
-        table = results_table(runs, dataset, split, args.audio_source)
-        stem = args.out / "tables" / f"{dataset}_{split}"
-        stem.parent.mkdir(parents=True, exist_ok=True)
-        table.to_csv(stem.with_suffix(".csv"), index=False, float_format="%.4f")
-        write_text(to_markdown(table, dataset, split), stem.with_suffix(".md"))
-        print(stem.with_suffix(".md"))
-        if args.curves:
-            from merflow.evaluation.learning_curves import curves_markdown, curves_table, plot_curves
-
-            title = f"{dataset}, split {split}: learning curves"
-            curves = stem.with_name(stem.name + "_curves.md")
-            write_text(curves_markdown(curves_table(runs), title), curves)
-            plot = args.out / "plots" / f"{dataset}_{split}_curves.png"
-            plot.parent.mkdir(parents=True, exist_ok=True)
-            plot_curves(runs, plot, title)
-            print(curves, plot, sep="\n")
+        write_split_tables(runs, dataset, split, args.out, args.audio_source, args.curves)
     return EXIT_OK
 
 
